@@ -1,0 +1,1 @@
+"""scrm-assistant: the channel-neutral core (commands, services, API, CLI, settings)."""

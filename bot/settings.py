@@ -1,0 +1,103 @@
+"""Settings from environment variables (prefix ``SCRM_``) and an optional ``.env`` file.
+
+One class, built once in the app factory or CLI and passed down; nothing reads the
+environment at import time.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values people paste from templates; running with one of them is always a mistake.
+_PLACEHOLDERS = {"changeme", "change-me", "secret", "your-secret", "xxx", "todo", "placeholder"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SCRM_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = "sqlite:///./scrm.db"
+    redis_url: str | None = None
+    api_tokens: list[SecretStr] = Field(default_factory=list)
+    timezone: str = "Asia/Shanghai"
+    demo: bool = False
+    playground: bool | None = None  # None: on in demo mode, off otherwise
+    max_body_bytes: int = 5 * 1024 * 1024
+    intake_max_rows: int = 5000
+
+    wecom_corp_id: str | None = None
+    wecom_agent_id: int | None = None
+    wecom_secret: SecretStr | None = None
+    wecom_token: SecretStr | None = None
+    wecom_aes_key: SecretStr | None = None
+    wecom_contact_secret: SecretStr | None = None
+    wecom_api_base: str = "https://qyapi.weixin.qq.com/cgi-bin/"
+
+    wechat_app_id: str | None = None
+    wechat_secret: SecretStr | None = None
+    wechat_token: SecretStr | None = None
+    wechat_aes_key: SecretStr | None = None
+    wechat_api_base: str = "https://api.weixin.qq.com/cgi-bin/"
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_base: str = "https://slack.com/api/"
+    slack_digest_channel: str | None = None
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        # Accept "a,b" from the environment as well as a JSON list.
+        if isinstance(value, str):
+            return [t.strip() for t in value.split(",") if t.strip()]
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholders(self) -> Settings:
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            secrets = value if isinstance(value, list) else [value]
+            for secret in secrets:
+                if isinstance(secret, SecretStr) and secret.get_secret_value().lower() in _PLACEHOLDERS:
+                    raise ValueError(
+                        f"SCRM_{name.upper()} is a placeholder; set the real value or leave it unset"
+                    )
+        return self
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def playground_enabled(self) -> bool:
+        return self.demo if self.playground is None else self.playground
+
+    @property
+    def wecom_enabled(self) -> bool:
+        return bool(self.wecom_corp_id and self.wecom_secret and self.wecom_token and self.wecom_aes_key)
+
+    @property
+    def wechat_enabled(self) -> bool:
+        return bool(self.wechat_app_id and self.wechat_secret and self.wechat_token)
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and self.slack_signing_secret)

@@ -1,0 +1,1 @@
+"""Platform adapters: each channel turns raw input into neutral types and renders replies."""

@@ -1,0 +1,56 @@
+"""Every entity of the store (DESIGN.md, "The store"). Import models from here."""
+
+from storage.base import Base
+from storage.models.commerce import (
+    Campaign,
+    CampaignCoupon,
+    CampaignParticipant,
+    CampaignStore,
+    Order,
+    OrderItem,
+    Refund,
+)
+from storage.models.customers import (
+    Customer,
+    CustomerIdentity,
+    CustomerMerge,
+    CustomerStats,
+    CustomerTag,
+    GuideRelation,
+    IdentityKind,
+    Interaction,
+    Tag,
+    TagGroup,
+)
+from storage.models.ops import AuditLog, ImportRun, InboxEvent, OutboxMessage, Task
+from storage.models.people import ManagerStore, Role, Staff, Store
+
+__all__ = [
+    "AuditLog",
+    "Base",
+    "Campaign",
+    "CampaignCoupon",
+    "CampaignParticipant",
+    "CampaignStore",
+    "Customer",
+    "CustomerIdentity",
+    "CustomerMerge",
+    "CustomerStats",
+    "CustomerTag",
+    "GuideRelation",
+    "IdentityKind",
+    "ImportRun",
+    "InboxEvent",
+    "Interaction",
+    "ManagerStore",
+    "Order",
+    "OrderItem",
+    "OutboxMessage",
+    "Refund",
+    "Role",
+    "Staff",
+    "Store",
+    "Tag",
+    "TagGroup",
+    "Task",
+]

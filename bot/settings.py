@@ -67,7 +67,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from exc
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai"
+            ) from exc
         return value
 
     @model_validator(mode="after")
@@ -76,7 +78,10 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             secrets = value if isinstance(value, list) else [value]
             for secret in secrets:
-                if isinstance(secret, SecretStr) and secret.get_secret_value().lower() in _PLACEHOLDERS:
+                if (
+                    isinstance(secret, SecretStr)
+                    and secret.get_secret_value().lower() in _PLACEHOLDERS
+                ):
                     raise ValueError(
                         f"SCRM_{name.upper()} is a placeholder; set the real value or leave it unset"
                     )
@@ -92,7 +97,9 @@ class Settings(BaseSettings):
 
     @property
     def wecom_enabled(self) -> bool:
-        return bool(self.wecom_corp_id and self.wecom_secret and self.wecom_token and self.wecom_aes_key)
+        return bool(
+            self.wecom_corp_id and self.wecom_secret and self.wecom_token and self.wecom_aes_key
+        )
 
     @property
     def wechat_enabled(self) -> bool:

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
-import storage.base  # noqa: F401  (column types used below)
 from sqlalchemy.dialects import postgresql
+
+import storage.base
 
 revision: str = "0001"
 down_revision: str | None = None

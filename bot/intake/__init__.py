@@ -1,0 +1,1 @@
+"""Data intake: row schemas, per-row validation and the batch upsert shared by API and CLI."""

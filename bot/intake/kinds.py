@@ -1,0 +1,49 @@
+"""The intake kinds: schema, key and writer for each. The API and CLI both use this table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from bot.intake import directory, orders
+from bot.intake.batch import BatchResult, Writer, run_batch
+from bot.intake.rows import CampaignIn, CustomerIn, OrderIn, RefundIn, StaffIn, StoreIn
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    schema: type[BaseModel]
+    writer: Writer
+    key: Callable[[Any], str]
+
+
+def _identity_key(row: Any) -> str:
+    pairs = row.identity_pairs()
+    return f"{pairs[0][0]}:{pairs[0][1]}" if pairs else f"customer_id:{row.customer_id}"
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("stores", StoreIn, directory.write_stores, lambda r: r.code),
+        Kind("staff", StaffIn, directory.write_staff, lambda r: r.code),
+        Kind("customers", CustomerIn, directory.write_customers, _identity_key),
+        Kind("campaigns", CampaignIn, directory.write_campaigns, lambda r: r.code),
+        Kind("orders", OrderIn, orders.write_orders, lambda r: r.order_no),
+        Kind("refunds", RefundIn, orders.write_refunds, lambda r: r.refund_no),
+    )
+}
+
+
+def ingest(
+    session: Session, kind: str, rows: Sequence[Any], *, tz: tzinfo, offset: int = 0
+) -> BatchResult:
+    """Validate and write one batch of ``kind`` in the caller's transaction (not committed)."""
+    spec = KINDS[kind]
+    return run_batch(session, spec.schema, rows, spec.writer, tz=tz, key=spec.key, offset=offset)

@@ -1,0 +1,1 @@
+"""Domain services: the rules about customers. They take a session and never commit."""

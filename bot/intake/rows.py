@@ -66,7 +66,7 @@ def _json_list(value: Any) -> Any:
 
 Text = Annotated[str | None, BeforeValidator(_blank_to_none)]
 Code = Annotated[str, BeforeValidator(_blank_to_none), Field(min_length=1, max_length=64)]
-OptCode = Annotated[str | None, BeforeValidator(_blank_to_none), Field(max_length=64)]
+OptCode = Annotated[Annotated[str, Field(max_length=64)] | None, BeforeValidator(_blank_to_none)]
 Cents = Annotated[int | None, BeforeValidator(_blank_to_none), Field(ge=0, le=10**13)]
 
 

@@ -1,0 +1,87 @@
+"""Customer lookup: by id (following merges) or by any identity."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.api.deps import ApiClient, DbDep
+from bot.intake.rows import normalize_phone
+from bot.services import identity
+from storage.models import Customer, CustomerIdentity, CustomerStats, IdentityKind
+
+router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+
+
+def _view(session: Session, customer_id: int, asked: int) -> dict[str, Any]:
+    customer = session.get(Customer, customer_id)
+    assert customer is not None
+    stats = session.get(CustomerStats, customer_id)
+    idents = session.execute(
+        select(CustomerIdentity.kind, CustomerIdentity.value).where(
+            CustomerIdentity.customer_id == customer_id
+        )
+    ).all()
+    return {
+        "id": customer.id,
+        "requested_id": asked,
+        "merged": asked != customer.id,
+        "name": customer.name,
+        "phone": customer.phone,
+        "store_id": customer.store_id,
+        "guide_id": customer.guide_id,
+        "identities": [{"kind": k, "value": v} for k, v in idents],
+        "stats": None
+        if stats is None
+        else {
+            "first_order_at": stats.first_order_at,
+            "last_order_at": stats.last_order_at,
+            "order_count": stats.order_count,
+            "purchase_days": stats.purchase_days,
+            "spend_cents": stats.spend_cents,
+            "refund_cents": stats.refund_cents,
+            "typical_gap_days": stats.typical_gap_days,
+            "stage": stats.stage,
+        },
+    }
+
+
+@router.get("/{customer_id}", summary="A customer by id; a merged id answers with the survivor")
+async def get_customer(customer_id: int, _client: ApiClient, db: DbDep) -> dict[str, Any]:
+    def work() -> dict[str, Any]:
+        with db.session() as session:
+            survivor = identity.canonical_id(session, customer_id)
+            if survivor is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {customer_id}")
+            return _view(session, survivor, customer_id)
+
+    return await run_in_threadpool(work)
+
+
+@router.get("", summary="Find a customer by one identity")
+async def find_customer(
+    _client: ApiClient,
+    db: DbDep,
+    kind: Annotated[IdentityKind, Query(description="Which identity the value is")],
+    value: Annotated[str, Query(min_length=1, max_length=128)],
+) -> dict[str, Any]:
+    if kind == IdentityKind.PHONE:
+        try:
+            value = normalize_phone(value)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+
+    def work() -> dict[str, Any]:
+        with db.session() as session:
+            found = identity.lookup(session, kind.value, value)
+            if found is None:
+                raise HTTPException(
+                    status.HTTP_404_NOT_FOUND, f"no customer with {kind.value} {value}"
+                )
+            return _view(session, found, found)
+
+    return await run_in_threadpool(work)

@@ -1,0 +1,106 @@
+"""Batch upserts: POST a JSON array of rows; each row is accepted or rejected on its own."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from bot.api.deps import ApiClient, DbDep, MetricsDep, SettingsDep
+from bot.intake.kinds import KINDS, ingest
+
+router = APIRouter(prefix="/api/v1", tags=["intake"])
+
+
+class RowError(BaseModel):
+    field: str
+    reason: str
+
+
+class RowOutcome(BaseModel):
+    index: int
+    status: str
+    key: str | None = None
+    id: int | None = None
+    errors: list[RowError] = []
+
+
+class BatchOutcome(BaseModel):
+    received: int
+    accepted: int
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int
+    results: list[RowOutcome]
+
+
+async def _rows(request: Request, limit: int) -> list[Any]:
+    body = await request.body()
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"the body is not valid JSON ({exc}); send a JSON array of rows",
+        ) from exc
+    if isinstance(data, dict) and isinstance(data.get("rows"), list):
+        data = data["rows"]
+    if not isinstance(data, list):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            'send a JSON array of rows (or {"rows": [...]})',
+        )
+    if len(data) > limit:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"{len(data)} rows in one request; send at most {limit} per request",
+        )
+    return data
+
+
+def _make_route(kind: str) -> None:
+    spec = KINDS[kind]
+    schema = spec.schema.model_json_schema()
+
+    async def upsert(
+        request: Request, _client: ApiClient, settings: SettingsDep, db: DbDep, metrics: MetricsDep
+    ) -> dict[str, Any]:
+        rows = await _rows(request, settings.intake_max_rows)
+
+        def work() -> dict[str, Any]:
+            with db.uow() as uow:
+                result = ingest(uow.session, kind, rows, tz=settings.tz)
+                uow.commit()
+            for name, count in result.summary().items():
+                if name in {"created", "updated", "unchanged", "rejected"} and count:
+                    metrics.intake_rows.labels(kind, name).inc(count)
+            return result.as_dict()
+
+        return await run_in_threadpool(work)
+
+    upsert.__name__ = f"upsert_{kind}"
+    router.add_api_route(
+        f"/{kind}",
+        upsert,
+        methods=["POST"],
+        response_model=BatchOutcome,
+        summary=f"Upsert a batch of {kind}",
+        description=(spec.schema.__doc__ or "")
+        + f"\n\nThe body is a JSON array of {kind} rows (see the schema). The response has one"
+        " result per row: its index, status (created, updated, unchanged, rejected) and, for a"
+        " rejected row, the field and reason. A rejected row writes nothing.",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "array", "items": schema}}},
+            }
+        },
+    )
+
+
+for _kind in KINDS:
+    _make_route(_kind)

@@ -1,0 +1,209 @@
+"""The ``scrm`` command line."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from bot.settings import Settings
+
+app = typer.Typer(
+    help="scrm-assistant: chat-ops SCRM for WeCom, WeChat and Slack.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+staff_app = typer.Typer(help="Staff (guides, managers, admins).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(staff_app, name="staff")
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        err.print(f"[red]Configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _database(settings: Settings, *, upgrade: bool = True):  # type: ignore[no-untyped-def]
+    from storage.db import Database
+    from storage.migrate import upgrade as run_upgrade
+
+    if upgrade:
+        run_upgrade(settings.database_url)
+    return Database(settings.database_url)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Bring the schema to the latest migration (safe to run again)."""
+    from storage.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url, revision)
+    console.print(f"Database at {revision}: {settings.database_url.split('@')[-1]}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    migrate: Annotated[bool, typer.Option(help="Run migrations before serving")] = True,
+) -> None:
+    """Start the web service (API, callbacks, playground) on uvicorn."""
+    import uvicorn
+
+    settings = _settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if migrate:
+        from storage.migrate import upgrade
+
+        upgrade(settings.database_url)
+    uvicorn.run(
+        "bot.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level=settings.log_level.lower(),
+    )
+
+
+IMPORT_KINDS = ["orders", "refunds", "customers", "campaigns", "staff", "stores"]
+
+
+@app.command("import")
+def import_(
+    kind: Annotated[
+        str, typer.Argument(help="orders, refunds, customers, campaigns, staff or stores")
+    ],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV or JSONL")
+    ],
+    chunk: Annotated[int, typer.Option(help="Rows per committed chunk")] = 2000,
+    errors: Annotated[Path | None, typer.Option(help="Where to write rejected rows (CSV)")] = None,
+) -> None:
+    """Import a CSV or JSONL file. Safe to re-run: a crashed import resumes, nothing doubles."""
+    from bot.intake.files import count_rows, import_file, write_error_report
+
+    if kind not in IMPORT_KINDS:
+        err.print(f"[red]Unknown kind {kind!r}.[/red] Use one of: {', '.join(IMPORT_KINDS)}.")
+        raise typer.Exit(2)
+    settings = _settings()
+    db = _database(settings)
+    total = count_rows(file)
+    with Progress(
+        TextColumn(f"importing {kind}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(kind, total=total)
+        report = import_file(
+            db,
+            kind,
+            file,
+            tz=settings.tz,
+            chunk_size=chunk,
+            progress=lambda n: bar.advance(task, n),
+        )
+    db.dispose()
+    if report.resumed_from and not report.rows:
+        console.print(f"{file} was imported before ({report.resumed_from} rows); nothing new to do.")
+    elif report.resumed_from:
+        console.print(f"Resumed after row {report.resumed_from} (rows before it were imported already).")
+    console.print(
+        f"{kind}: {report.created} created, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {report.rejected} rejected."
+    )
+    if report.errors:
+        target = errors or file.with_name(file.stem + ".errors.csv")
+        write_error_report(report, target)
+        console.print(
+            f"[yellow]{len(report.errors)} problems written to {target}[/yellow] (line, field, reason)."
+        )
+        raise typer.Exit(1)
+
+
+@staff_app.command("add")
+def staff_add(
+    code: Annotated[str, typer.Argument(help="Staff code (employee number), unique")],
+    name: Annotated[str, typer.Argument(help="Display name")],
+    role: Annotated[str, typer.Option(help="guide, manager or admin")] = "guide",
+    store: Annotated[str | None, typer.Option(help="Store code")] = None,
+    wecom: Annotated[str | None, typer.Option(help="WeCom userid")] = None,
+    slack: Annotated[str | None, typer.Option(help="Slack user id (U…)")] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    locale: Annotated[str, typer.Option(help="zh or en")] = "zh",
+) -> None:
+    """Add a staff member, or update one with the same code."""
+    from bot.intake.kinds import ingest
+
+    settings = _settings()
+    db = _database(settings)
+    row = {
+        "code": code,
+        "name": name,
+        "role": role,
+        "store": store,
+        "wecom_userid": wecom,
+        "slack_user_id": slack,
+        "email": email,
+        "locale": locale,
+    }
+    with db.uow() as uow:
+        result = ingest(uow.session, "staff", [row], tz=settings.tz)
+        uow.commit()
+    outcome = result.results[0]
+    if outcome.status == "rejected":
+        for e in outcome.errors:
+            err.print(f"[red]{e['field']}:[/red] {e['reason']}")
+        raise typer.Exit(1)
+    console.print(f"Staff {code} ({name}, {role}) {outcome.status}.")
+
+
+@staff_app.command("list")
+def staff_list(role: Annotated[str | None, typer.Option(help="Only this role")] = None) -> None:
+    """List staff with their role, store and chat ids."""
+    from storage.models import Staff, Store
+
+    settings = _settings()
+    db = _database(settings)
+    table = Table("code", "name", "role", "store", "wecom", "slack", "locale")
+    with db.session() as session:
+        q = (
+            select(Staff, Store.code)
+            .outerjoin(Store, Store.id == Staff.store_id)
+            .order_by(Staff.code)
+        )
+        if role:
+            q = q.where(Staff.role == role)
+        for member, store in session.execute(q):
+            table.add_row(
+                member.code,
+                member.name,
+                member.role,
+                store or "",
+                member.wecom_userid or "",
+                member.slack_user_id or "",
+                member.locale,
+            )
+    console.print(table)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,29 @@
+"""Prometheus metrics. One registry per app, so several apps (tests) never collide."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.http_requests = Counter(
+            "scrm_http_requests_total",
+            "HTTP requests by route template and status code",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.http_latency = Histogram(
+            "scrm_http_request_seconds",
+            "HTTP request latency by route template",
+            ["route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.intake_rows = Counter(
+            "scrm_intake_rows_total",
+            "Intake rows by kind and outcome (created, updated, unchanged, rejected)",
+            ["kind", "status"],
+            registry=self.registry,
+        )

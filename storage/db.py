@@ -61,7 +61,7 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.session.rollback()  # no-op after commit; undoes a half-done unit otherwise
+        # close() rolls back whatever was not committed, and leaves loaded objects readable.
         self.session.close()
 
     def commit(self) -> None:

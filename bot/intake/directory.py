@@ -51,7 +51,7 @@ def write_stores(session: Session, batch: list[Pending[StoreIn]]) -> None:
             store = Store(code=p.row.code, name=p.row.name)
             session.add(store)
         _apply(store, p.row.model_dump(exclude={"code"}), p.result, created)
-        session.flush([store])
+        session.flush()
         p.result.id = store.id
 
 
@@ -78,7 +78,7 @@ def write_staff(session: Session, batch: list[Pending[StaffIn]]) -> None:
         values = r.model_dump(exclude={"code", "store"})
         values["store_id"] = store_ids.get(r.store or "")
         _apply(member, values, p.result, created)
-        session.flush([member])
+        session.flush()
         p.result.id = member.id
 
 
@@ -176,7 +176,7 @@ def write_campaigns(session: Session, batch: list[Pending[CampaignIn]]) -> None:
         )
         values.update(target_tag_id=tag_id, previous_campaign_id=previous_id)
         _apply(campaign, values, p.result, created)
-        session.flush([campaign])
+        session.flush()
         wanted_stores = {store_ids[c] for c in r.stores}
         have_stores = set(
             session.scalars(

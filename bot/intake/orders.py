@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.intake import refs
@@ -205,11 +205,11 @@ def write_refunds(session: Session, batch: list[Pending[RefundIn]]) -> None:
         delta[o.id] = delta.get(o.id, 0) + p.row.amount_cents
         customers.add(o.customer_id)
     if delta:
+        orders_t = Order.__table__
         session.execute(
-            update(Order)
-            .where(Order.id == bindparam("oid"))
-            .values(refunded_cents=Order.refunded_cents + bindparam("amount")),
+            orders_t.update()
+            .where(orders_t.c.id == bindparam("oid"))
+            .values(refunded_cents=orders_t.c.refunded_cents + bindparam("amount")),
             [{"oid": oid, "amount": amount} for oid, amount in delta.items()],
-            execution_options={"synchronize_session": False},
         )
         stats.recompute(session, customers)

@@ -188,7 +188,7 @@ def resolve(
             )
             session.add(customer)
             created[root] = 0
-            session.flush([customer])
+            session.flush()
             created[root] = customer.id
 
     def real(ref: int) -> int:

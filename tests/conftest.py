@@ -1,0 +1,113 @@
+"""Shared fixtures. The suite runs on SQLite by default and on PostgreSQL when
+``SCRM_TEST_DATABASE_URL`` points at one (``.ci/run`` does both). Each test gets a clean
+database: the schema is built once by the real Alembic migrations, then truncated per test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from bot.app import create_app
+from bot.settings import Settings
+from storage.db import Database
+from storage.migrate import upgrade
+from storage.models import Base
+
+TOKEN = "test-token-1"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("SCRM_TEST_DATABASE_URL")
+    if url:
+        db = Database(url)
+        with db.engine.begin() as conn:
+            # Start from nothing, so the migrations (not create_all) build the schema.
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        db.dispose()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def _engine_db(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
+    yield db
+    db.dispose()
+
+
+def _truncate(db: Database) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if db.dialect == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def db(_engine_db: Database) -> Database:
+    _truncate(_engine_db)
+    return _engine_db
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, api_tokens=[TOKEN], _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def client(settings: Settings, db: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, db)) as c:
+        c.headers["Authorization"] = f"Bearer {TOKEN}"
+        yield c
+
+
+@pytest.fixture
+def api(client: TestClient):  # type: ignore[no-untyped-def]
+    """POST a batch and return the JSON, asserting the request itself succeeded."""
+
+    def post(kind: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        response = client.post(f"/api/v1/{kind}", json=rows)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    return post
+
+
+@pytest.fixture
+def cli(database_url: str, db: Database, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Run ``scrm`` in-process with the test database; returns (exit code, output)."""
+    from bot.cli import app
+
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        result = runner.invoke(app, list(args), env={"SCRM_DATABASE_URL": database_url}, catch_exceptions=False)
+        return result.exit_code, result.output
+
+    return run
+
+
+@pytest.fixture
+def seed(api):  # type: ignore[no-untyped-def]
+    """A store, a manager and two guides."""
+    api("stores", [{"code": "SH01", "name": "上海南京西路店", "city": "上海"},
+                   {"code": "BJ01", "name": "北京三里屯店", "city": "北京"}])
+    api("staff", [
+        {"code": "M01", "name": "周经理", "role": "manager", "store": "SH01", "wecom_userid": "zhoujl"},
+        {"code": "G01", "name": "王芳", "role": "guide", "store": "SH01", "wecom_userid": "wangfang"},
+        {"code": "G02", "name": "李娜", "role": "guide", "store": "BJ01", "wecom_userid": "lina"},
+    ])

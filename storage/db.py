@@ -26,12 +26,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # pysqlite's own transaction handling breaks SAVEPOINT (a RELEASE would commit
+            # the outer transaction); switch it off and emit BEGIN ourselves (SQLAlchemy's
+            # documented recipe for serializable SQLite).
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             # WAL lets readers (the chat) run while an import writes.
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # A unit of work that writes takes the write lock up front, so two writers queue
+            # on busy_timeout instead of one failing when it upgrades a read lock.
+            immediate = conn.get_execution_options().get("sqlite_immediate", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -77,7 +88,9 @@ class Database:
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        writer = self.engine.execution_options(sqlite_immediate=True)
+        self.sessions = sessionmaker(writer, expire_on_commit=False)
+        self.readers = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -88,8 +101,8 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A read-only convenience session (rolled back on exit)."""
-        with self.uow() as uow:
+        """A session for reading (whatever it writes is rolled back on exit)."""
+        with UnitOfWork(self.readers) as uow:
             yield uow.session
 
     def ping(self) -> None:

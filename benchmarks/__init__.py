@@ -1,0 +1,1 @@
+"""Benchmarks: data generator and intake/import measurements (see BENCHMARKS.md)."""

@@ -123,9 +123,13 @@ def import_(
         )
     db.dispose()
     if report.resumed_from and not report.rows:
-        console.print(f"{file} was imported before ({report.resumed_from} rows); nothing new to do.")
+        console.print(
+            f"{file} was imported before ({report.resumed_from} rows); nothing new to do."
+        )
     elif report.resumed_from:
-        console.print(f"Resumed after row {report.resumed_from} (rows before it were imported already).")
+        console.print(
+            f"Resumed after row {report.resumed_from} (rows before it were imported already)."
+        )
     console.print(
         f"{kind}: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.rejected} rejected."

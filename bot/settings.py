@@ -7,11 +7,11 @@ environment at import time.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Values people paste from templates; running with one of them is always a mistake.
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "your-secret", "xxx", "todo", "placeholder"}
@@ -24,7 +24,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./scrm.db"
     redis_url: str | None = None
-    api_tokens: list[SecretStr] = Field(default_factory=list)
+    api_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     timezone: str = "Asia/Shanghai"
     demo: bool = False
     playground: bool | None = None  # None: on in demo mode, off otherwise

@@ -95,7 +95,9 @@ def cli(database_url: str, db: Database, tmp_path: Path):  # type: ignore[no-unt
     runner = CliRunner()
 
     def run(*args: str) -> tuple[int, str]:
-        result = runner.invoke(app, list(args), env={"SCRM_DATABASE_URL": database_url}, catch_exceptions=False)
+        result = runner.invoke(
+            app, list(args), env={"SCRM_DATABASE_URL": database_url}, catch_exceptions=False
+        )
         return result.exit_code, result.output
 
     return run
@@ -104,10 +106,36 @@ def cli(database_url: str, db: Database, tmp_path: Path):  # type: ignore[no-unt
 @pytest.fixture
 def seed(api):  # type: ignore[no-untyped-def]
     """A store, a manager and two guides."""
-    api("stores", [{"code": "SH01", "name": "上海南京西路店", "city": "上海"},
-                   {"code": "BJ01", "name": "北京三里屯店", "city": "北京"}])
-    api("staff", [
-        {"code": "M01", "name": "周经理", "role": "manager", "store": "SH01", "wecom_userid": "zhoujl"},
-        {"code": "G01", "name": "王芳", "role": "guide", "store": "SH01", "wecom_userid": "wangfang"},
-        {"code": "G02", "name": "李娜", "role": "guide", "store": "BJ01", "wecom_userid": "lina"},
-    ])
+    api(
+        "stores",
+        [
+            {"code": "SH01", "name": "上海南京西路店", "city": "上海"},
+            {"code": "BJ01", "name": "北京三里屯店", "city": "北京"},
+        ],
+    )
+    api(
+        "staff",
+        [
+            {
+                "code": "M01",
+                "name": "周经理",
+                "role": "manager",
+                "store": "SH01",
+                "wecom_userid": "zhoujl",
+            },
+            {
+                "code": "G01",
+                "name": "王芳",
+                "role": "guide",
+                "store": "SH01",
+                "wecom_userid": "wangfang",
+            },
+            {
+                "code": "G02",
+                "name": "李娜",
+                "role": "guide",
+                "store": "BJ01",
+                "wecom_userid": "lina",
+            },
+        ],
+    )

@@ -43,8 +43,13 @@ def test_unauthenticated_calls_get_401_and_write_nothing(client: TestClient, db:
 
 def test_orders_batch_is_idempotent_on_order_number(api, db: Database, seed) -> None:  # type: ignore[no-untyped-def]
     batch = [
-        order("A1", store="SH01", guide="G01", customer_name="张三",
-              items=[{"sku": "TEE", "name": "T恤", "quantity": 2, "paid_cents": 10000}]),
+        order(
+            "A1",
+            store="SH01",
+            guide="G01",
+            customer_name="张三",
+            items=[{"sku": "TEE", "name": "T恤", "quantity": 2, "paid_cents": 10000}],
+        ),
         order("A2", ordered_at="2026-10-15 09:00", paid="59.90", sku="CAP", item_name="帽子"),
     ]
     first = api("orders", batch)
@@ -62,27 +67,41 @@ def test_orders_batch_is_idempotent_on_order_number(api, db: Database, seed) -> 
 
 
 def test_each_row_is_accepted_or_rejected_on_its_own(api, db: Database, seed) -> None:  # type: ignore[no-untyped-def]
-    result = api("orders", [
-        order("OK1"),
-        order("BAD1", paid="12.345"),
-        order("BAD2", store="NOPE"),
-        {"order_no": "BAD3", "ordered_at": "2026-10-01", "paid_cents": 5},
-        order("BAD4", ordered_at="2099-01-01"),
-        order("OK1"),
-        order("BAD5", paid_cents=-1),
-        order("BAD6", colour="red"),
-        "not an object",
-    ])
+    result = api(
+        "orders",
+        [
+            order("OK1"),
+            order("BAD1", paid="12.345"),
+            order("BAD2", store="NOPE"),
+            {"order_no": "BAD3", "ordered_at": "2026-10-01", "paid_cents": 5},
+            order("BAD4", ordered_at="2099-01-01"),
+            order("OK1"),
+            order("BAD5", paid_cents=-1),
+            order("BAD6", colour="red"),
+            "not an object",
+        ],
+    )
     assert result["created"] == 1
     assert result["rejected"] == 8
     by_index = {r["index"]: r for r in result["results"]}
-    assert by_index[1]["errors"] == [{"field": "paid", "reason": "12.345 has more than 2 decimal places"}]
-    assert by_index[2]["errors"][0]["field"] == "store" and "unknown store 'NOPE'" in by_index[2]["errors"][0]["reason"]
+    assert by_index[1]["errors"] == [
+        {"field": "paid", "reason": "12.345 has more than 2 decimal places"}
+    ]
+    assert (
+        by_index[2]["errors"][0]["field"] == "store"
+        and "unknown store 'NOPE'" in by_index[2]["errors"][0]["reason"]
+    )
     assert "name the customer" in by_index[3]["errors"][0]["reason"]
-    assert by_index[4]["errors"][0]["field"] == "ordered_at" and "future" in by_index[4]["errors"][0]["reason"]
+    assert (
+        by_index[4]["errors"][0]["field"] == "ordered_at"
+        and "future" in by_index[4]["errors"][0]["reason"]
+    )
     assert "repeats row 0" in by_index[5]["errors"][0]["reason"]
     assert by_index[6]["errors"][0]["field"] == "paid_cents"
-    assert by_index[7]["errors"][0] == {"field": "colour", "reason": "unknown field; check the spelling against the documented columns"}
+    assert by_index[7]["errors"][0] == {
+        "field": "colour",
+        "reason": "unknown field; check the spelling against the documented columns",
+    }
     assert by_index[8]["errors"][0]["field"] == "row"
     # Rejected rows wrote nothing: one order, one customer.
     assert count(db, Order) == 1
@@ -90,7 +109,9 @@ def test_each_row_is_accepted_or_rejected_on_its_own(api, db: Database, seed) ->
 
 
 def test_bad_bodies_get_clear_4xx(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
-    r = client.post("/api/v1/orders", content=b"{not json", headers={"Content-Type": "application/json"})
+    r = client.post(
+        "/api/v1/orders", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 400 and "not valid JSON" in r.json()["detail"]
     r = client.post("/api/v1/orders", json={"order_no": "x"})
     assert r.status_code == 422 and "JSON array" in r.json()["detail"]
@@ -103,11 +124,18 @@ def test_bad_bodies_get_clear_4xx(client: TestClient, settings) -> None:  # type
 
 def test_stats_follow_orders_incrementally(api, db: Database) -> None:  # type: ignore[no-untyped-def]
     api("orders", [order("A1", ordered_at="2026-01-01 10:00", paid_cents=1000)])
-    cid = api("orders", [order("A2", ordered_at="2026-01-31 10:00", paid_cents=2000)])["results"][0]["id"]
+    cid = api("orders", [order("A2", ordered_at="2026-01-31 10:00", paid_cents=2000)])["results"][
+        0
+    ]["id"]
     with db.session() as s:
         customer_id = s.scalar(select(Order.customer_id).where(Order.id == cid))
     st = stats_of(db, customer_id)
-    assert (st.order_count, st.purchase_days, st.spend_cents, st.typical_gap_days) == (2, 2, 3000, 30.0)
+    assert (st.order_count, st.purchase_days, st.spend_cents, st.typical_gap_days) == (
+        2,
+        2,
+        3000,
+        30.0,
+    )
     # Same day again: another order, not another purchase occasion.
     api("orders", [order("A3", ordered_at="2026-01-31 18:00", paid_cents=500)])
     st = stats_of(db, customer_id)
@@ -116,11 +144,19 @@ def test_stats_follow_orders_incrementally(api, db: Database) -> None:  # type: 
     api("orders", [order("A0", ordered_at="2025-12-02 10:00", paid_cents=100)])
     st = stats_of(db, customer_id)
     assert st.first_order_at.isoformat().startswith("2025-12-02")
-    assert (st.order_count, st.purchase_days, st.spend_cents, st.typical_gap_days) == (4, 3, 3600, 30.0)
+    assert (st.order_count, st.purchase_days, st.spend_cents, st.typical_gap_days) == (
+        4,
+        3,
+        3600,
+        30.0,
+    )
 
 
 def test_refunds_adjust_order_and_stats_and_are_idempotent(api, db: Database) -> None:  # type: ignore[no-untyped-def]
-    api("orders", [order("A1", paid_cents=10000), order("A2", ordered_at="2026-10-02", paid_cents=5000)])
+    api(
+        "orders",
+        [order("A1", paid_cents=10000), order("A2", ordered_at="2026-10-02", paid_cents=5000)],
+    )
     batch = [
         {"refund_no": "R1", "order_no": "A1", "amount": "30.00", "refunded_at": "2026-10-03"},
         {"refund_no": "R2", "order_no": "A1", "amount_cents": 7001, "refunded_at": "2026-10-03"},
@@ -153,31 +189,103 @@ def test_directory_upserts_report_created_updated_unchanged(api, seed) -> None: 
     bad_tz = api("stores", [{"code": "X", "name": "x", "timezone": "Mars/Base"}])
     assert "unknown time zone" in bad_tz["results"][0]["errors"][0]["reason"]
     clash = api("staff", [{"code": "G09", "name": "x", "wecom_userid": "wangfang"}])
-    assert clash["results"][0]["errors"][0] == {"field": "wecom_userid", "reason": "'wangfang' already belongs to staff 'G01'"}
-    camp = api("campaigns", [{
-        "code": "D11", "name": "双十一", "starts_at": "2026-11-01", "ends_at": "2026-11-12",
-        "stores": ["SH01"], "coupons": ["D11-50", {"code": "D11-100", "value": "100"}], "fixed_cost": "5000",
-    }])
+    assert clash["results"][0]["errors"][0] == {
+        "field": "wecom_userid",
+        "reason": "'wangfang' already belongs to staff 'G01'",
+    }
+    camp = api(
+        "campaigns",
+        [
+            {
+                "code": "D11",
+                "name": "双十一",
+                "starts_at": "2026-11-01",
+                "ends_at": "2026-11-12",
+                "stores": ["SH01"],
+                "coupons": ["D11-50", {"code": "D11-100", "value": "100"}],
+                "fixed_cost": "5000",
+            }
+        ],
+    )
     assert camp["created"] == 1
-    assert api("campaigns", [{"code": "D11", "name": "双十一", "starts_at": "2026-11-01",
-                              "ends_at": "2026-11-12", "stores": ["SH01"], "fixed_cost_cents": 500000}])["unchanged"] == 1
-    bad = api("campaigns", [{"code": "X", "name": "x", "starts_at": "2026-11-02", "ends_at": "2026-11-01",
-                             "coupons": ["D11-50"]}])
+    assert (
+        api(
+            "campaigns",
+            [
+                {
+                    "code": "D11",
+                    "name": "双十一",
+                    "starts_at": "2026-11-01",
+                    "ends_at": "2026-11-12",
+                    "stores": ["SH01"],
+                    "fixed_cost_cents": 500000,
+                }
+            ],
+        )["unchanged"]
+        == 1
+    )
+    bad = api(
+        "campaigns",
+        [
+            {
+                "code": "X",
+                "name": "x",
+                "starts_at": "2026-11-02",
+                "ends_at": "2026-11-01",
+                "coupons": ["D11-50"],
+            }
+        ],
+    )
     assert "ends_at must be after starts_at" in bad["results"][0]["errors"][0]["reason"]
-    steal = api("campaigns", [{"code": "Y", "name": "y", "starts_at": "2026-12-01", "ends_at": "2026-12-02",
-                               "coupons": ["D11-50"]}])
+    steal = api(
+        "campaigns",
+        [
+            {
+                "code": "Y",
+                "name": "y",
+                "starts_at": "2026-12-01",
+                "ends_at": "2026-12-02",
+                "coupons": ["D11-50"],
+            }
+        ],
+    )
     assert "already belongs to campaign 'D11'" in steal["results"][0]["errors"][0]["reason"]
 
 
 def test_customers_upsert_sets_guide_relation(api, db: Database, seed, client: TestClient) -> None:  # type: ignore[no-untyped-def]
-    result = api("customers", [{"name": "张三", "phone": "+86 138 1234 5678", "member_no": "M9",
-                                "store": "SH01", "guide": "G01", "gender": "男", "birthday": "1990-05-01"}])
+    result = api(
+        "customers",
+        [
+            {
+                "name": "张三",
+                "phone": "+86 138 1234 5678",
+                "member_no": "M9",
+                "store": "SH01",
+                "guide": "G01",
+                "gender": "男",
+                "birthday": "1990-05-01",
+            }
+        ],
+    )
     assert result["created"] == 1
     cid = result["results"][0]["id"]
     again = api("customers", [{"phone": "13812345678", "name": "张三"}])
-    assert again["results"][0] == {"index": 0, "status": "unchanged", "key": "phone:13812345678", "id": cid, "errors": []}
-    found = client.get("/api/v1/customers", params={"kind": "phone", "value": "138-1234-5678"}).json()
+    assert again["results"][0] == {
+        "index": 0,
+        "status": "unchanged",
+        "key": "phone:13812345678",
+        "id": cid,
+        "errors": [],
+    }
+    found = client.get(
+        "/api/v1/customers", params={"kind": "phone", "value": "138-1234-5678"}
+    ).json()
     assert found["id"] == cid and found["name"] == "张三"
     with db.session() as s:
         c = s.get(Customer, cid)
-        assert c is not None and c.name_initials == "zs" and c.name_pinyin == "zhangsan" and c.phone_last4 == "5678"
+        assert (
+            c is not None
+            and c.name_initials == "zs"
+            and c.name_pinyin == "zhangsan"
+            and c.phone_last4 == "5678"
+        )

@@ -20,7 +20,9 @@ def _orders_csv(path: Path, n: int, bad_every: int = 0) -> Path:
     lines = [CSV_HEADER]
     for i in range(n):
         paid = "12.345" if bad_every and i % bad_every == bad_every - 1 else f"{100 + i}.50"
-        lines.append(f"SO{i:05d},M{i % 37},顾客{i % 37},SH01,G01,2026-0{1 + i % 9}-1{i % 9} 10:00,{paid},SKU{i % 5},商品,1\n")
+        lines.append(
+            f"SO{i:05d},M{i % 37},顾客{i % 37},SH01,G01,2026-0{1 + i % 9}-1{i % 9} 10:00,{paid},SKU{i % 5},商品,1\n"
+        )
     path.write_text("".join(lines), encoding="utf-8")
     return path
 
@@ -31,7 +33,9 @@ def _count(db: Database, model: type) -> int:
 
 
 def test_staff_add_and_list(cli, db: Database, seed) -> None:  # type: ignore[no-untyped-def]
-    code, out = cli("staff", "add", "G10", "赵敏", "--store", "SH01", "--wecom", "zhaomin", "--locale", "en")
+    code, out = cli(
+        "staff", "add", "G10", "赵敏", "--store", "SH01", "--wecom", "zhaomin", "--locale", "en"
+    )
     assert code == 0 and "created" in out
     code, out = cli("staff", "add", "G11", "x", "--store", "NOPE")
     assert code == 1 and "unknown store 'NOPE'" in out
@@ -41,7 +45,9 @@ def test_staff_add_and_list(cli, db: Database, seed) -> None:  # type: ignore[no
     assert code == 0 and "赵敏" in out and "zhaomin" in out and "G11" not in out
 
 
-def test_import_csv_reports_bad_rows_and_is_idempotent(cli, db: Database, seed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_import_csv_reports_bad_rows_and_is_idempotent(
+    cli, db: Database, seed, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     path = _orders_csv(tmp_path / "orders.csv", 50, bad_every=10)
     code, out = cli("import", "orders", str(path))
     assert code == 1  # some rows were rejected
@@ -59,10 +65,21 @@ def test_import_csv_reports_bad_rows_and_is_idempotent(cli, db: Database, seed, 
 def test_import_jsonl_with_items_and_bad_lines(cli, db: Database, seed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "orders.jsonl"
     rows = [
-        {"order_no": "J1", "phone": "13811112222", "ordered_at": "2026-10-01T10:00:00+08:00", "paid_cents": 300,
-         "items": [{"sku": "A", "quantity": 2, "paid_cents": 200}, {"sku": "B", "paid_cents": 100}]},
+        {
+            "order_no": "J1",
+            "phone": "13811112222",
+            "ordered_at": "2026-10-01T10:00:00+08:00",
+            "paid_cents": 300,
+            "items": [
+                {"sku": "A", "quantity": 2, "paid_cents": 200},
+                {"sku": "B", "paid_cents": 100},
+            ],
+        },
     ]
-    path.write_text(json.dumps(rows[0]) + "\n{broken\n\n" + json.dumps({"order_no": "J2"}) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(rows[0]) + "\n{broken\n\n" + json.dumps({"order_no": "J2"}) + "\n",
+        encoding="utf-8",
+    )
     code, out = cli("import", "orders", str(path), "--errors", str(tmp_path / "e.csv"))
     assert code == 1 and "1 created" in out
     errors = (tmp_path / "e.csv").read_text(encoding="utf-8")
@@ -82,7 +99,9 @@ def test_import_unknown_kind_and_missing_file(cli, tmp_path: Path) -> None:  # t
     assert code == 2
 
 
-def test_crash_halfway_then_rerun_loses_nothing_and_doubles_nothing(cli, db: Database, seed, settings: Settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_crash_halfway_then_rerun_loses_nothing_and_doubles_nothing(
+    cli, db: Database, seed, settings: Settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     path = _orders_csv(tmp_path / "big.csv", 1000)
     with pytest.raises(SimulatedCrash):
         import_file(db, "orders", path, tz=settings.tz, chunk_size=300, crash_after_chunks=2)
@@ -99,11 +118,14 @@ def test_crash_halfway_then_rerun_loses_nothing_and_doubles_nothing(cli, db: Dat
     with db.session() as s:
         spend = s.scalar(select(func.sum(Order.paid_cents)))
         from storage.models import CustomerStats
+
         assert s.scalar(select(func.sum(CustomerStats.spend_cents))) == spend
         assert s.scalar(select(func.sum(CustomerStats.order_count))) == 1000
 
 
-def test_crash_inside_a_chunk_rolls_the_chunk_back(db: Database, seed, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_crash_inside_a_chunk_rolls_the_chunk_back(
+    db: Database, seed, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     """A failure after the orders are inserted but before commit leaves no trace of the chunk."""
     from bot.services import stats
 
@@ -129,7 +151,10 @@ def test_crash_inside_a_chunk_rolls_the_chunk_back(db: Database, seed, settings:
 
 def test_staff_import_from_csv(cli, db: Database, seed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     f = tmp_path / "staff.csv"
-    f.write_text("code,name,role,store,wecom_userid\nG20,陈静,guide,SH01,chenjing\nG21,,guide,SH01,\n", encoding="utf-8")
+    f.write_text(
+        "code,name,role,store,wecom_userid\nG20,陈静,guide,SH01,chenjing\nG21,,guide,SH01,\n",
+        encoding="utf-8",
+    )
     code, out = cli("import", "staff", str(f))
     assert code == 1 and "1 created" in out and "1 rejected" in out
     with db.session() as s:

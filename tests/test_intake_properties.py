@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot.intake.kinds import KINDS, ingest
@@ -16,21 +18,55 @@ from storage.db import Database
 from storage.models import Customer, CustomerStats, Order
 
 json_scalar = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
-    st.text(max_size=40), st.sampled_from(["", " ", "2026-10-01", "13800000000", "-1", "1e309", "１２３", "😀"]),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=40),
+    st.sampled_from(["", " ", "2026-10-01", "13800000000", "-1", "1e309", "１２３", "😀"]),
 )
-json_value = st.recursive(json_scalar, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
-field_names = st.sampled_from([
-    "order_no", "member_no", "phone", "ordered_at", "paid_cents", "paid", "items", "sku", "store",
-    "refund_no", "amount", "code", "name", "starts_at", "ends_at", "customer_id", "unionid", "role",
-])
-rows = st.lists(st.one_of(json_value, st.dictionaries(field_names, json_value, max_size=8)), max_size=6)
-slow = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+json_value = st.recursive(
+    json_scalar,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+field_names = st.sampled_from(
+    [
+        "order_no",
+        "member_no",
+        "phone",
+        "ordered_at",
+        "paid_cents",
+        "paid",
+        "items",
+        "sku",
+        "store",
+        "refund_no",
+        "amount",
+        "code",
+        "name",
+        "starts_at",
+        "ends_at",
+        "customer_id",
+        "unionid",
+        "role",
+    ]
+)
+rows = st.lists(
+    st.one_of(json_value, st.dictionaries(field_names, json_value, max_size=8)), max_size=6
+)
+slow = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @slow
 @given(batch=rows, kind=st.sampled_from(sorted(KINDS)))
-def test_any_input_gets_a_per_row_outcome_never_an_exception(db: Database, batch: list[Any], kind: str) -> None:
+def test_any_input_gets_a_per_row_outcome_never_an_exception(
+    db: Database, batch: list[Any], kind: str
+) -> None:
     from zoneinfo import ZoneInfo
 
     with db.uow() as uow:
@@ -62,26 +98,38 @@ def test_yuan_with_two_places_converts_exactly(amount: Decimal) -> None:
 
 start = datetime(2025, 1, 1, tzinfo=UTC)
 an_order = st.tuples(
-    st.integers(0, 3),                                   # which customer
+    st.integers(0, 3),  # which customer
     st.integers(0, 400 * 24).map(lambda h: start + timedelta(hours=h)),
-    st.integers(0, 100_000),                              # paid cents
+    st.integers(0, 100_000),  # paid cents
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(orders=st.lists(an_order, min_size=1, max_size=25), cuts=st.lists(st.integers(1, 25), max_size=5))
-def test_incremental_stats_equal_a_full_recompute(db: Database, orders: list[tuple[int, datetime, int]], cuts: list[int]) -> None:
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    orders=st.lists(an_order, min_size=1, max_size=25),
+    cuts=st.lists(st.integers(1, 25), max_size=5),
+)
+def test_incremental_stats_equal_a_full_recompute(
+    db: Database, orders: list[tuple[int, datetime, int]], cuts: list[int]
+) -> None:
     """Whatever order and batching the orders arrive in, the delta path agrees with a rebuild."""
     from zoneinfo import ZoneInfo
 
     rows = [
-        {"order_no": f"O{i}", "member_no": f"M{c}", "ordered_at": at.isoformat(), "paid_cents": paid}
+        {
+            "order_no": f"O{i}",
+            "member_no": f"M{c}",
+            "ordered_at": at.isoformat(),
+            "paid_cents": paid,
+        }
         for i, (c, at, paid) in enumerate(orders)
     ]
     bounds = sorted({0, len(rows), *(c for c in cuts if c < len(rows))})
     with db.uow() as uow:
         s = uow.session
-        for lo, hi in zip(bounds, bounds[1:], strict=False):
+        for lo, hi in itertools.pairwise(bounds):
             result = ingest(s, "orders", rows[lo:hi], tz=ZoneInfo("Asia/Shanghai"))
             assert result.count("created") == hi - lo
         s.flush()
@@ -94,7 +142,14 @@ def test_incremental_stats_equal_a_full_recompute(db: Database, orders: list[tup
 def _snapshot(session: Any) -> dict[int, tuple[Any, ...]]:
     session.expire_all()
     return {
-        st_.customer_id: (st_.first_order_at, st_.last_order_at, st_.order_count, st_.purchase_days,
-                          st_.spend_cents, st_.refund_cents, st_.typical_gap_days)
+        st_.customer_id: (
+            st_.first_order_at,
+            st_.last_order_at,
+            st_.order_count,
+            st_.purchase_days,
+            st_.spend_cents,
+            st_.refund_cents,
+            st_.typical_gap_days,
+        )
         for st_ in session.scalars(select(CustomerStats))
     }

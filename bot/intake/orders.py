@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from bot.intake import refs
@@ -99,13 +99,13 @@ def write_orders(session: Session, batch: list[Pending[OrderIn]]) -> None:
     )
     items: list[dict[str, Any]] = []
     fresh: list[stats.NewOrder] = []
-    for p, row in zip(todo, order_rows, strict=True):
+    for p, cid in zip(todo, customers, strict=True):
         oid = inserted.get(p.row.order_no)
         if oid is None:
             p.result.status = "unchanged"  # another request stored it a moment ago
             continue
         p.result.status, p.result.id = "created", oid
-        fresh.append(stats.NewOrder(int(row["customer_id"]), p.row.ordered_at, p.row.paid_cents))
+        fresh.append(stats.NewOrder(cid, p.row.ordered_at, p.row.paid_cents))
         items.extend(
             {
                 "order_id": oid,
@@ -118,7 +118,7 @@ def write_orders(session: Session, batch: list[Pending[OrderIn]]) -> None:
             for it in p.row.items
         )
     if items:
-        session.execute(OrderItem.__table__.insert(), items)
+        session.execute(insert(OrderItem), items)
     stats.apply_orders(session, fresh)
 
 
@@ -205,7 +205,7 @@ def write_refunds(session: Session, batch: list[Pending[RefundIn]]) -> None:
         delta[o.id] = delta.get(o.id, 0) + p.row.amount_cents
         customers.add(o.customer_id)
     if delta:
-        orders_t = Order.__table__
+        orders_t = cast(Table, Order.__table__)
         session.execute(
             orders_t.update()
             .where(orders_t.c.id == bindparam("oid"))

@@ -150,10 +150,10 @@ def resolve(
     for claim in claims:
         mine: list[int] = [owner[p] for p in claim.pairs if p in owner]
         if claim.customer_id:
-            cid = canonical_id(session, claim.customer_id)
-            if cid is None:
+            named = canonical_id(session, claim.customer_id)
+            if named is None:
                 raise UnknownCustomer(claim.customer_id)
-            mine.append(cid)
+            mine.append(named)
         if not mine:
             mine = [next_new]
             next_new -= 1
@@ -211,11 +211,11 @@ def resolve(
         winners = _existing(session, [(str(p["kind"]), str(p["value"])) for p in new_pairs])
         for p in new_pairs:
             now = winners.get((str(p["kind"]), str(p["value"])))
-            mine = int(str(p["customer_id"]))
-            if now is not None and now != mine:
-                merge(session, source_id=mine, target_id=now, reason="concurrent create")
+            ours = int(str(p["customer_id"]))
+            if now is not None and now != ours:
+                merge(session, source_id=ours, target_id=now, reason="concurrent create")
                 for root, cid in created.items():
-                    if cid == mine:
+                    if cid == ours:
                         created[root] = now
     return Resolved([real(r) for r in refs], set(created.values()))
 

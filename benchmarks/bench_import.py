@@ -22,7 +22,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import fresh_database, head, load_reference, machine, save, scrm_env, timed_scrm
+from benchmarks.common import head, machine, prepared_database, save, scrm_env, timed_scrm
 
 
 def refunds_for(data: Path, orders_file: Path, n: int | None) -> Path:
@@ -51,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--orders", type=int, default=None, help="import only the first N orders")
     ap.add_argument("--chunk", type=int, default=2000, help="rows per committed chunk (scrm default)")
     ap.add_argument("--refunds", action="store_true", help="import the refunds afterwards")
-    ap.add_argument("--skip-setup", action="store_true", help="reuse the database as it is")
     ap.add_argument("--json", type=Path, default=None, help="append the result to this JSONL file")
     args = ap.parse_args(argv)
 
@@ -67,10 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         "chunk": args.chunk,
         "machine": machine(),
     }
-    if not args.skip_setup:
-        fresh_database(args.database_url)
-        print("loading reference data ...", file=sys.stderr)
-        result["setup"] = load_reference(args.data, env)
+    result["setup"] = prepared_database(args.database_url, args.data, env)
     print(f"importing {n_orders:,} orders ...", file=sys.stderr)
     run = timed_scrm(["import", "orders", str(orders_file), "--chunk", str(args.chunk)], env)
     run["orders_per_s"] = n_orders / run["seconds"]

@@ -49,6 +49,58 @@ def fresh_database(url: str) -> str:
     return url
 
 
+def _clone(source_url: str, target_url: str) -> None:
+    if target_url.startswith("sqlite"):
+        src = Path(source_url.split(":///", 1)[1])
+        dst = Path(target_url.split(":///", 1)[1])
+        fresh_database(target_url)
+        shutil.copyfile(src, dst)
+        return
+    import psycopg
+
+    parts = urlsplit(target_url)
+    name, template = parts.path.lstrip("/"), urlsplit(source_url).path.lstrip("/")
+    if name in PROTECTED:
+        raise SystemExit(f"refusing to drop database {name!r}; name a benchmark database")
+    admin = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+
+
+def reference_url(url: str) -> str:
+    """Where the loaded reference data is kept, to be copied into each fresh benchmark database."""
+    if url.startswith("sqlite"):
+        return url + ".ref"
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path + "_ref"))
+
+
+def prepared_database(url: str, data: Path, env: dict[str, str]) -> dict[str, object]:
+    """A fresh database holding the reference data of ``data``, loaded once and then copied.
+
+    Loading a million customers through ``scrm import`` takes a while; a benchmark of orders
+    should not pay it on every run. The copy is a SQLite file copy or a PostgreSQL
+    ``CREATE DATABASE ... TEMPLATE``. The marker file records what was loaded, and when.
+    """
+    ref = reference_url(url)
+    kind = "sqlite" if url.startswith("sqlite") else "postgresql"
+    marker = data / f".reference-{kind}-{re.sub(r'[^A-Za-z0-9]+', '_', ref)[-60:]}.json"
+    manifest = (data / "manifest.json").read_text(encoding="utf-8")
+    setup: dict[str, object] | None = None
+    if marker.exists():
+        saved = json.loads(marker.read_text(encoding="utf-8"))
+        if saved.get("manifest") == manifest:
+            setup = saved["setup"]
+    if setup is None:
+        fresh_database(ref)
+        print(f"loading reference data into {ref} ...", file=sys.stderr)
+        setup = load_reference(data, scrm_env(ref))
+        marker.write_text(json.dumps({"manifest": manifest, "setup": setup}), encoding="utf-8")
+    _clone(ref, url)
+    return setup
+
+
 def scrm_env(url: str, token: str = "bench-token") -> dict[str, str]:
     env = dict(os.environ)
     env.update(SCRM_DATABASE_URL=url, SCRM_API_TOKENS=token, SCRM_LOG_LEVEL="WARNING")

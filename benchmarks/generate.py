@@ -314,7 +314,6 @@ def generate(p: Params, out: Path, *, log: bool = True) -> dict[str, object]:
     day_no = [d.strftime("%Y%m%d") for d in days]
     by_join = np.argsort(join, kind="stable")
     join_bounds = np.searchsorted(join[by_join], np.arange(p.days + 1))
-    member = [f"M{i + 1:09d}" for i in range(C)] if C <= 2_000_000 else None
     reasons = vocab.REFUND_REASONS
     orders_sink, refunds_sink = Sink(out / "orders.jsonl"), Sink(out / "refunds.jsonl")
     seq = n_items_total = 0
@@ -402,7 +401,7 @@ def generate(p: Params, out: Path, *, log: bool = True) -> dict[str, object]:
                 if coupon_l and coupon_l[i]:
                     extra += f',"coupon_code":"{coupon_code}"'
             order_lines.append(
-                f'{{"order_no":"{order_no}","member_no":"{member[c] if member else f"M{c + 1:09d}"}",'
+                f'{{"order_no":"{order_no}","member_no":"M{c + 1:09d}",'
                 f'"store":"{store_codes[store_l[i]]}"{extra},'
                 f'"ordered_at":"{date_part}{clock[secs_l[i]]}{OFFSET}",'
                 f'"paid_cents":{paid_l[i]},"cost_cents":{sum(lc)},'

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     playground: bool | None = None  # None: on in demo mode, off otherwise
     max_body_bytes: int = 5 * 1024 * 1024
     intake_max_rows: int = 5000
+    # A guide sees customers they follow ("followed") or everyone in their store ("store").
+    guide_scope: Literal["followed", "store"] = "followed"
+    chat_state_ttl_seconds: int = 300
+    default_tag_group: str = "其他"
 
     wecom_corp_id: str | None = None
     wecom_agent_id: int | None = None

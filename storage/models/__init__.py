@@ -22,7 +22,14 @@ from storage.models.customers import (
     Tag,
     TagGroup,
 )
-from storage.models.ops import AuditLog, ImportRun, InboxEvent, OutboxMessage, Task
+from storage.models.ops import (
+    AuditLog,
+    ConversationState,
+    ImportRun,
+    InboxEvent,
+    OutboxMessage,
+    Task,
+)
 from storage.models.people import ManagerStore, Role, Staff, Store
 
 __all__ = [
@@ -32,6 +39,7 @@ __all__ = [
     "CampaignCoupon",
     "CampaignParticipant",
     "CampaignStore",
+    "ConversationState",
     "Customer",
     "CustomerIdentity",
     "CustomerMerge",

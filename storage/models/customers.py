@@ -35,6 +35,7 @@ class Customer(Base):
         Index("ix_customers_name", "name"),
         Index("ix_customers_name_initials", "name_initials"),
         Index("ix_customers_phone_last4", "phone_last4"),
+        Index("ix_customers_name_pinyin", "name_pinyin"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -85,7 +86,7 @@ class GuideRelation(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
-    remark: Mapped[str | None] = mapped_column(String(100))
+    remark: Mapped[str | None] = mapped_column(String(100), index=True)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     added_by: Mapped[str | None] = mapped_column(String(32))
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -98,3 +98,17 @@ class ImportRun(Base):
     status: Mapped[str] = mapped_column(String(16), default="running")
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConversationState(Base):
+    """Short-lived per-user chat state (e.g. numbered candidates awaiting a pick).
+
+    Kept in the store, not in process memory, so any replica can answer the next message.
+    """
+
+    __tablename__ = "conversation_state"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

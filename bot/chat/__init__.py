@@ -1,0 +1,1 @@
+"""The channel-neutral chat core: types, tokenizer, dispatcher, conversation state."""

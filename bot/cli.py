@@ -209,5 +209,31 @@ def staff_list(role: Annotated[str | None, typer.Option(help="Only this role")] 
     console.print(table)
 
 
+@app.command()
+def chat(
+    as_: Annotated[str, typer.Option("--as", help="Staff code to talk as")],
+    command: Annotated[
+        str | None, typer.Option("--command", "-c", help="Send one message, print the reply, exit")
+    ] = None,
+) -> None:
+    """Chat with the bot in the terminal as a staff member (same commands as WeCom and Slack)."""
+    from bot.chat.dispatch import Dispatcher
+    from integrations.console.repl import ask, render, repl
+
+    settings = _settings()
+    db = _database(settings)
+    dispatcher = Dispatcher(db, settings)
+    try:
+        if command is not None:
+            reply = ask(dispatcher, as_, command)
+            typer.echo(render(reply))
+            if reply.kind == "refusal":
+                raise typer.Exit(3)
+            return
+        repl(dispatcher, as_, console)
+    finally:
+        db.dispose()
+
+
 def main() -> None:
     app()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
@@ -22,6 +22,15 @@ NAMING = {
 
 # 64-bit ids on PostgreSQL; SQLite only autoincrements a column declared INTEGER.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+
+def search_text(length: int) -> String:
+    """Text searched by prefix ranges: code-point order on both backends (SQLite's default
+    BINARY collation; ``COLLATE "C"`` on PostgreSQL, whose locale collations would make a
+    range a wrong prefix test)."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
 
 # JSONB on PostgreSQL, JSON text elsewhere.
 JsonDoc = JSON().with_variant(postgresql.JSONB(), "postgresql")

@@ -146,6 +146,8 @@ def _table_text(table: Table) -> str:
     ]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c + " " * (w - _width(c)) for c, w in zip(cells, widths, strict=False)).rstrip()
+        return "  ".join(
+            c + " " * (w - _width(c)) for c, w in zip(cells, widths, strict=False)
+        ).rstrip()
 
     return "\n".join([line(table.headers), *(line(r) for r in table.rows)])

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.base import Base, BigId, JsonDoc, UTCDateTime, utcnow
+from storage.base import Base, BigId, JsonDoc, UTCDateTime, search_text, utcnow
 
 
 class IdentityKind(StrEnum):
@@ -39,9 +39,9 @@ class Customer(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    name: Mapped[str | None] = mapped_column(String(100))
-    name_pinyin: Mapped[str | None] = mapped_column(String(300))
-    name_initials: Mapped[str | None] = mapped_column(String(100))
+    name: Mapped[str | None] = mapped_column(search_text(100))
+    name_pinyin: Mapped[str | None] = mapped_column(search_text(300))
+    name_initials: Mapped[str | None] = mapped_column(search_text(100))
     phone: Mapped[str | None] = mapped_column(String(32))
     phone_last4: Mapped[str | None] = mapped_column(String(4))
     gender: Mapped[str | None] = mapped_column(String(8))
@@ -86,7 +86,7 @@ class GuideRelation(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
-    remark: Mapped[str | None] = mapped_column(String(100), index=True)
+    remark: Mapped[str | None] = mapped_column(search_text(100), index=True)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     added_by: Mapped[str | None] = mapped_column(String(32))
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

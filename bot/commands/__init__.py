@@ -1,0 +1,15 @@
+"""Chat commands: one module each, listed here explicitly (no discovery by side effect)."""
+
+from __future__ import annotations
+
+from bot.commands import find, help, note, profile, tag, untag
+from bot.commands.base import Command
+
+REGISTRY: list[Command] = [
+    help.COMMAND,
+    find.COMMAND,
+    profile.COMMAND,
+    tag.COMMAND,
+    untag.COMMAND,
+    note.COMMAND,
+]

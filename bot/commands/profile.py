@@ -1,0 +1,214 @@
+"""Show a customer's profile: contact, guide, tags, stage, RFM, spend, notes and tasks.
+查客户：联系方式、导购、标签、阶段、RFM、消费、跟进和任务。
+
+Usage: profile CUSTOMER
+用法：查 客户
+e.g. profile 张三
+例：查 5678
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.chat.types import Action, Field, Item, Reply
+from bot.commands.base import Command, Context, Usage, money
+from bot.services import audit, finder
+from storage.models import (
+    Customer,
+    CustomerStats,
+    CustomerTag,
+    GuideRelation,
+    Interaction,
+    Order,
+    OrderItem,
+    Staff,
+    Store,
+    Tag,
+    TagGroup,
+    Task,
+)
+
+STAGES = {
+    "prospect": ("潜客", "prospect"),
+    "new": ("新客", "new"),
+    "active": ("活跃", "active"),
+    "silent": ("沉默", "silent"),
+    "churn_risk": ("流失预警", "churn risk"),
+    "lost": ("已流失", "lost"),
+    "deleted": ("已删除导购", "deleted the guide"),
+}
+
+
+@dataclass(frozen=True)
+class Args:
+    customer: str
+
+
+def parse(args: list[str]) -> Args:
+    if not args:
+        raise Usage("查谁？写姓名、手机号或拼音。", "Whose profile? Give a name, phone or pinyin.")
+    return Args(" ".join(args))
+
+
+def _tags(session: Session, customer_id: int) -> dict[str, list[str]]:
+    rows = session.execute(
+        select(TagGroup.name, Tag.name)
+        .join(Tag, Tag.group_id == TagGroup.id)
+        .join(CustomerTag, CustomerTag.tag_id == Tag.id)
+        .where(CustomerTag.customer_id == customer_id)
+        .order_by(TagGroup.name, Tag.name)
+    )
+    groups: dict[str, list[str]] = {}
+    for group, tag in rows:
+        groups.setdefault(group, []).append(tag)
+    return groups
+
+
+def _last_order(session: Session, customer_id: int) -> tuple[Order | None, list[OrderItem]]:
+    order = session.scalars(
+        select(Order)
+        .where(Order.customer_id == customer_id)
+        .order_by(Order.ordered_at.desc())
+        .limit(1)
+    ).first()
+    if order is None:
+        return None, []
+    return order, list(
+        session.scalars(select(OrderItem).where(OrderItem.order_id == order.id).limit(5))
+    )
+
+
+def handle(ctx: Context, args: Args) -> Reply:
+    s = ctx.session
+    c: Customer = ctx.customer(args.customer)
+    stats = s.get(CustomerStats, c.id)
+    guide = s.get(Staff, c.guide_id) if c.guide_id else None
+    store = s.get(Store, c.store_id) if c.store_id else None
+    remark = s.scalar(
+        select(GuideRelation.remark)
+        .where(GuideRelation.customer_id == c.id, GuideRelation.remark.is_not(None))
+        .order_by((GuideRelation.staff_id == ctx.actor.staff_id).desc())
+        .limit(1)
+    )
+    order, items = _last_order(s, c.id)
+    notes = s.execute(
+        select(Interaction.occurred_at, Interaction.body, Staff.name)
+        .outerjoin(Staff, Staff.id == Interaction.staff_id)
+        .where(Interaction.customer_id == c.id, Interaction.kind == "note")
+        .order_by(Interaction.occurred_at.desc())
+        .limit(3)
+    ).all()
+    tasks = list(
+        s.scalars(
+            select(Task).where(Task.customer_id == c.id, Task.status == "open").order_by(Task.day)
+        )
+    )
+    audit.record(
+        s,
+        staff_id=ctx.actor.staff_id,
+        channel=ctx.actor.channel.value,
+        action="customer.view",
+        customer_id=c.id,
+    )
+
+    zh = ctx.actor.locale == "zh"
+    stage_key = stats.stage if stats else "prospect"
+    stage = STAGES.get(stage_key, (stage_key, stage_key))[0 if zh else 1]
+    if stats and stats.stage_reason:
+        stage += f" — {stats.stage_reason}"
+    fields = [
+        Field(ctx.say("手机", "Phone"), finder.mask_phone(c.phone)),
+        Field(ctx.say("导购", "Guide"), guide.name if guide else "—"),
+        Field(ctx.say("门店", "Store"), store.name if store else "—"),
+        Field(ctx.say("阶段", "Stage"), stage),
+        Field("RFM", _rfm(stats)),
+        Field(
+            ctx.say("消费", "Spend"),
+            ctx.say(
+                "{net}（{n} 单，退款 {r}）",
+                "{net} ({n} orders, refunds {r})",
+                net=money((stats.spend_cents - stats.refund_cents) if stats else 0),
+                n=stats.order_count if stats else 0,
+                r=money(stats.refund_cents if stats else 0),
+            ),
+        ),
+        Field(ctx.say("最近购买", "Last order"), _order_line(ctx, order, items)),
+    ]
+    tags = _tags(s, c.id)
+    fields.append(
+        Field(
+            ctx.say("标签", "Tags"),
+            "；".join(f"{g}: {', '.join(t)}" for g, t in tags.items()) or "—",
+        )
+    )
+    note_lines = [f"{ctx.local(at, '%m-%d')} {who or ''}: {body}" for at, body, who in notes]
+    fields.append(Field(ctx.say("最近跟进", "Recent notes"), "\n".join(note_lines) or "—"))
+    done = "完成" if zh else "done"
+    items_out = [
+        Item(
+            n,
+            f"{ctx.say('任务', 'Task')} {t.day.isoformat()} · {t.kind}",
+            t.suggested_message[:80],
+            [Action(ctx.say("完成", "Done"), f"{done} {n}", "primary")],
+        )
+        for n, t in enumerate(tasks, start=1)
+    ]
+    title = c.name or f"#{c.id}"
+    if remark and remark != c.name:
+        title += f"（{remark}）" if zh else f" ({remark})"
+    return Reply(
+        title=title,
+        fields=fields,
+        items=items_out,
+        footer=ctx.say("建议：", "Next: ")
+        + _suggest(ctx, stats, tasks, notes[0][0] if notes else None),
+    )
+
+
+def _rfm(stats: CustomerStats | None) -> str:
+    if stats is None or stats.rfm_r is None:
+        return "—"
+    return f"R{stats.rfm_r} F{stats.rfm_f} M{stats.rfm_m}" + (
+        f" · {stats.rfm_segment}" if stats.rfm_segment else ""
+    )
+
+
+def _order_line(ctx: Context, order: Order | None, items: list[OrderItem]) -> str:
+    if order is None:
+        return ctx.say("还没有购买", "no orders yet")
+    what = "、".join(f"{i.name or i.sku}×{i.quantity}" for i in items) or "—"
+    return f"{ctx.local(order.ordered_at)} {money(order.paid_cents)} {what}"
+
+
+def _suggest(
+    ctx: Context, stats: CustomerStats | None, tasks: list[Task], last_note: datetime | None
+) -> str:
+    if tasks:
+        return ctx.say(
+            "先完成今天的任务：{m}",
+            "finish today's task: {m}",
+            m=tasks[0].suggested_message[:60] or tasks[0].kind,
+        )
+    stage = stats.stage if stats else "prospect"
+    if stage in ("churn_risk", "silent"):
+        return ctx.say(
+            "发一条关怀消息，附上新品或专属券。",
+            "send a personal check-in with a new arrival or a private coupon.",
+        )
+    if stage == "prospect":
+        return ctx.say("邀请到店或发首单券。", "invite them in or send a first-order coupon.")
+    if stage == "new":
+        return ctx.say(
+            "回访首单体验，问问尺码和搭配。", "follow up on the first purchase: fit and styling."
+        )
+    if last_note is None or (ctx.now - last_note).days > 30:
+        return ctx.say("一个月没跟进了，记一条跟进。", "no note for a month: log a follow-up.")
+    return ctx.say("保持联系，有新品时告诉 TA。", "keep in touch; tell them about new arrivals.")
+
+
+COMMAND = Command("profile", "查", __doc__ or "", parse, handle, takes_customer=True)

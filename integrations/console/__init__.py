@@ -1,0 +1,1 @@
+"""The local channels: a terminal REPL (``scrm chat``) and the web playground."""

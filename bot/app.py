@@ -99,4 +99,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(health.router)
     app.include_router(intake.router)
     app.include_router(customers.router)
+    # The app factory is the composition root: it is the one place in bot/ that reaches into
+    # integrations/, to mount each enabled channel's routes.
+    if settings.playground_enabled:
+        from integrations.console.playground import build_router
+
+        app.include_router(build_router())
     return app

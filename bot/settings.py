@@ -35,6 +35,29 @@ class Settings(BaseSettings):
     chat_state_ttl_seconds: int = 300
     default_tag_group: str = "其他"
 
+    # Lifecycle (docs/lifecycle.md explains each threshold and its source).
+    new_customer_days: int = 30  # first order this recent (and only one occasion): "new"
+    silent_gap_ratio: float = 1.5  # recency beyond 1.5x the customer's own typical gap: silent
+    churn_gap_ratio: float = 2.5  # beyond 2.5x: churn risk
+    lost_gap_ratio: float = 4.0  # beyond 4x (and P(alive) low): lost
+    lost_p_alive: float = 0.2
+    min_gap_days: float = 14.0  # a typical gap shorter than this is treated as this
+    one_time_silent_days: int = 0  # 0 = use the population's median gap
+    refit_weekday: int = 6  # the BG/NBD model is refitted weekly (0=Monday), not per order
+
+    # Tasks
+    tasks_per_guide: int = 20
+    task_cooldown_days: int = 7
+    task_carry_days: int = 3  # an undone task carries over this many days, then expires
+    new_followup_days: int = 3  # new-customer follow-up this many days after the first purchase
+    post_purchase_days: int = 14  # post-purchase check-in
+    holdout_percent: float = 10.0  # never tasked, to measure lift
+    holdout_salt: str = "scrm-holdout-v1"
+
+    # Campaign KPIs and attribution
+    task_attribution_days: int = 14  # a done task converts (and credits) an order within N days
+    roi_definition: Literal["gmv", "profit"] = "gmv"  # gmv: GMV / cost (Chinese retail); profit: (GP - cost) / cost
+
     wecom_corp_id: str | None = None
     wecom_agent_id: int | None = None
     wecom_secret: SecretStr | None = None

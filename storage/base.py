@@ -24,7 +24,6 @@ NAMING = {
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-
 def search_text(length: int) -> String:
     """Text searched by prefix ranges: code-point order on both backends (SQLite's default
     BINARY collation; ``COLLATE "C"`` on PostgreSQL, whose locale collations would make a

@@ -27,6 +27,7 @@ from storage.models.ops import (
     ConversationState,
     ImportRun,
     InboxEvent,
+    ModelFit,
     OutboxMessage,
     Task,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "InboxEvent",
     "Interaction",
     "ManagerStore",
+    "ModelFit",
     "Order",
     "OrderItem",
     "OutboxMessage",

@@ -32,7 +32,26 @@ class Task(Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     snoozed_until: Mapped[date | None] = mapped_column(Date)
     skip_reason: Mapped[str | None] = mapped_column(String(200))
+    # The day the task was first issued; carried-over copies keep it, so expiry counts from it.
+    origin_day: Mapped[date | None] = mapped_column(Date)
+    # Outcome attribution: the first order within the window after the task was done.
+    converted_order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ModelFit(Base):
+    """A fitted purchase model (BG/NBD); the newest one scores customers until the next refit."""
+
+    __tablename__ = "model_fits"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    model: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    log_likelihood: Mapped[float | None] = mapped_column()
+    customers: Mapped[int] = mapped_column(Integer, default=0)
+    calibration_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    fitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class InboxEvent(Base):

@@ -209,6 +209,69 @@ def staff_list(role: Annotated[str | None, typer.Option(help="Only this role")] 
     console.print(table)
 
 
+def _now_for(settings: Settings, day: str | None):  # type: ignore[no-untyped-def]
+    """ "Now" for a run: the current time, or the end of the given local day."""
+    from datetime import date, datetime, time
+
+    from storage.base import utcnow
+
+    if day is None:
+        return utcnow()
+    try:
+        d = date.fromisoformat(day)
+    except ValueError as exc:
+        err.print(f"[red]{day!r} is not a date;[/red] write it as YYYY-MM-DD.")
+        raise typer.Exit(2) from exc
+    return datetime.combine(d, time(23, 59, 59), settings.tz)
+
+
+@app.command()
+def recompute(
+    full: Annotated[
+        bool, typer.Option("--full", help="Rescore everyone (RFM ranks over all buyers)")
+    ] = False,
+    refit: Annotated[bool, typer.Option("--refit", help="Refit the purchase model now")] = False,
+    today: Annotated[
+        str | None, typer.Option(help="Score as of this local date (YYYY-MM-DD)")
+    ] = None,
+) -> None:
+    """Recompute lifecycle stages, RFM and P(alive). Default: only customers that are due."""
+    from bot.lifecycle import recompute as engine
+
+    settings = _settings()
+    db = _database(settings)
+    now = _now_for(settings, today)
+    with Progress(
+        TextColumn("scoring customers"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    ) as bar:
+        task = bar.add_task("score", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        if full or refit:
+            report = engine.full(db, settings, now, refit=refit or None, progress=progress)
+        else:
+            report = engine.incremental(db, settings, now, progress=progress)
+    db.dispose()
+    console.print(
+        f"{report.mode} run: {report.scored} customers scored"
+        + (", model refitted" if report.refitted else "")
+    )
+    if report.params:
+        p = report.params
+        console.print(
+            f"MBG/NBD r={p['r']:.3f} alpha={p['alpha']:.3f} a={p['a']:.3f} b={p['b']:.3f}; "
+            f"population gap {p['population_gap']:.0f} days"
+        )
+    for change, count in sorted((report.changed or {}).items()):
+        console.print(f"  {change}: {count}")
+
+
 @app.command()
 def chat(
     as_: Annotated[str, typer.Option("--as", help="Staff code to talk as")],

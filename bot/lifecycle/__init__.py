@@ -1,0 +1,1 @@
+"""Customer lifecycle: the purchase model (BG/NBD family), RFM, stages, recompute, tasks."""

@@ -1,0 +1,269 @@
+"""Scoring customers: P(alive), expected purchases, RFM and stage, in bulk.
+
+The full run reads ``customer_stats`` (never the order table), refits the purchase model when
+the last fit is older than a week, ranks RFM over everyone and rescores every buyer. The daily
+incremental run rescoring only customers that are dirty (a new order or refund) or whose
+``next_change_at`` has come, with the stored fit and RFM cut points.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from bot.lifecycle import bgnbd, rfm, stages, store_writer
+from bot.settings import Settings
+from storage.db import Database
+from storage.models import CustomerStats, ModelFit
+
+log = logging.getLogger(__name__)
+FIT_SAMPLE = 200_000  # the likelihood surface is settled long before this many customers
+HORIZON_WEEKS = 90 / 7  # expected purchases over the next 90 days
+COLUMNS = (
+    "customer_id",
+    "first_order_at",
+    "last_order_at",
+    "purchase_days",
+    "spend_cents",
+    "refund_cents",
+    "typical_gap_days",
+    "stage",
+)
+
+
+@dataclass
+class RunReport:
+    mode: str
+    scored: int = 0
+    refitted: bool = False
+    params: dict[str, Any] | None = None
+    changed: dict[str, int] | None = None
+
+
+def rules_from(settings: Settings) -> stages.Rules:
+    return stages.Rules(
+        new_days=settings.new_customer_days,
+        silent_ratio=settings.silent_gap_ratio,
+        churn_ratio=settings.churn_gap_ratio,
+        lost_ratio=settings.lost_gap_ratio,
+        lost_p_alive=settings.lost_p_alive,
+        min_gap_days=settings.min_gap_days,
+    )
+
+
+def _load(session: Session, where: Any = None) -> dict[str, np.ndarray]:
+    cols = [getattr(CustomerStats, c) for c in COLUMNS]
+    q = select(*cols).where(CustomerStats.order_count > 0)
+    if where is not None:
+        q = q.where(where)
+    rows = session.execute(q.execution_options(yield_per=50_000)).all()
+    out: dict[str, np.ndarray] = {
+        c: np.array([r[i] for r in rows], dtype=object) for i, c in enumerate(COLUMNS)
+    }
+    out["customer_id"] = out["customer_id"].astype(np.int64)
+    return out
+
+
+def _features(
+    data: dict[str, np.ndarray], now: datetime
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """x, t_x, T in weeks, and recency in days. Day boundaries are UTC days, like the stats."""
+    epoch = np.datetime64("1970-01-01")
+    first = np.array([np.datetime64(d.replace(tzinfo=None), "s") for d in data["first_order_at"]])
+    last = np.array([np.datetime64(d.replace(tzinfo=None), "s") for d in data["last_order_at"]])
+    today = np.datetime64(now.replace(tzinfo=None), "s")
+    first_day = (first - epoch).astype("timedelta64[D]").astype(np.float64)
+    last_day = (last - epoch).astype("timedelta64[D]").astype(np.float64)
+    now_day = float((today - epoch).astype("timedelta64[D]").astype(np.float64))
+    x = data["purchase_days"].astype(np.float64) - 1
+    tx = (last_day - first_day) / 7
+    T = np.maximum((now_day - first_day) / 7, tx)
+    recency = (today - last).astype("timedelta64[s]").astype(np.float64) / 86400
+    return x, tx, T, recency
+
+
+def latest_fit(session: Session) -> ModelFit | None:
+    return session.scalars(
+        select(ModelFit).where(ModelFit.model == "mbgnbd").order_by(ModelFit.id.desc()).limit(1)
+    ).first()
+
+
+def full(
+    db: Database,
+    settings: Settings,
+    now: datetime,
+    *,
+    refit: bool | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunReport:
+    report = RunReport("full")
+    with db.session() as session:
+        data = _load(session)
+        fit_row = latest_fit(session)
+    n = len(data["customer_id"])
+    if n == 0:
+        return report
+    x, tx, T, recency = _features(data, now)
+    due = fit_row is None or (now - fit_row.fitted_at) >= timedelta(days=7)
+    if refit or (refit is None and due) or fit_row is None:
+        rng = np.random.default_rng(0)
+        pick = (
+            rng.choice(n, size=min(n, FIT_SAMPLE), replace=False)
+            if n > FIT_SAMPLE
+            else np.arange(n)
+        )
+        params = bgnbd.fit(x[pick], tx[pick], T[pick], model="mbgnbd")
+        report.refitted = True
+    else:
+        params = bgnbd.Params(
+            **{k: fit_row.params[k] for k in ("r", "alpha", "a", "b")}, model="mbgnbd"
+        )
+    if progress:
+        progress(0, n)
+    net = (data["spend_cents"].astype(np.float64) - data["refund_cents"].astype(np.float64)) / 100
+    occasions = data["purchase_days"].astype(np.float64)
+    cuts = rfm.cuts(recency, occasions, net)
+    ids = data["customer_id"]
+    r = rfm.quintiles(recency, ids, higher_is_better=False)
+    f = rfm.quintiles(occasions, ids)
+    m = rfm.quintiles(net, ids)
+    gaps = np.array([g for g in data["typical_gap_days"] if g is not None], dtype=np.float64)
+    population_gap = float(np.median(gaps)) if len(gaps) else 90.0
+    if settings.one_time_silent_days:
+        population_gap = float(settings.one_time_silent_days)
+    with db.uow() as uow:
+        if report.refitted:
+            uow.session.add(
+                ModelFit(
+                    model="mbgnbd",
+                    params={
+                        **params.as_dict(),
+                        "population_gap": population_gap,
+                        "rfm": cuts.as_dict(),
+                    },
+                    log_likelihood=params.log_likelihood,
+                    customers=len(x) if n <= FIT_SAMPLE else FIT_SAMPLE,
+                    calibration_end=now,
+                    fitted_at=now,
+                )
+            )
+        elif fit_row is not None:
+            fit = uow.session.get(ModelFit, fit_row.id)
+            assert fit is not None
+            fit.params = {**fit.params, "population_gap": population_gap, "rfm": cuts.as_dict()}
+        uow.commit()
+    report.params = {**params.as_dict(), "population_gap": population_gap}
+    report.changed = _score_and_write(
+        db, settings, now, data, params, population_gap, (x, tx, T, recency), (r, f, m), progress
+    )
+    report.scored = n
+    return report
+
+
+def incremental(
+    db: Database,
+    settings: Settings,
+    now: datetime,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunReport:
+    with db.session() as session:
+        fit_row = latest_fit(session)
+        if fit_row is None:
+            session.close()
+            return full(db, settings, now, refit=True, progress=progress)
+        data = _load(
+            session, or_(CustomerStats.dirty.is_(True), CustomerStats.next_change_at <= now)
+        )
+    report = RunReport("incremental", params=dict(fit_row.params))
+    n = len(data["customer_id"])
+    if n == 0:
+        report.changed = {}
+        return report
+    params = bgnbd.Params(
+        **{k: fit_row.params[k] for k in ("r", "alpha", "a", "b")}, model="mbgnbd"
+    )
+    x, tx, T, recency = _features(data, now)
+    cuts = rfm.Cuts(**fit_row.params["rfm"])
+    net = (data["spend_cents"].astype(np.float64) - data["refund_cents"].astype(np.float64)) / 100
+    scores = [
+        rfm.score_with(cuts, float(d), float(o), float(s))
+        for d, o, s in zip(recency, data["purchase_days"], net, strict=True)
+    ]
+    r, f, m = (np.array([s[i] for s in scores], dtype=np.int64) for i in range(3))
+    report.changed = _score_and_write(
+        db,
+        settings,
+        now,
+        data,
+        params,
+        float(fit_row.params["population_gap"]),
+        (x, tx, T, recency),
+        (r, f, m),
+        progress,
+    )
+    report.scored = n
+    return report
+
+
+def _score_and_write(
+    db: Database,
+    settings: Settings,
+    now: datetime,
+    data: dict[str, np.ndarray],
+    params: bgnbd.Params,
+    population_gap: float,
+    feats: tuple[np.ndarray, ...],
+    scores: tuple[np.ndarray, ...],
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, int]:
+    x, tx, T, _ = feats
+    r, f, m = scores
+    alive = bgnbd.p_alive(params, x, tx, T)
+    expected = bgnbd.expected_purchases(params, HORIZON_WEEKS, x, tx, T)
+    rules = rules_from(settings)
+    rows: list[tuple[Any, ...]] = []
+    changed: dict[str, int] = {}
+    n = len(x)
+    for i in range(n):
+        verdict = stages.decide(
+            now=now,
+            first=data["first_order_at"][i],
+            last=data["last_order_at"][i],
+            occasions=int(data["purchase_days"][i]),
+            own_gap=data["typical_gap_days"][i],
+            population_gap=population_gap,
+            p_alive=float(alive[i]),
+            rules=rules,
+            current=data["stage"][i],
+        )
+        if verdict.stage != data["stage"][i]:
+            key = f"{data['stage'][i]}->{verdict.stage}"
+            changed[key] = changed.get(key, 0) + 1
+        ri, fi, mi = int(r[i]), int(f[i]), int(m[i])
+        rows.append(
+            (
+                int(data["customer_id"][i]),
+                ri,
+                fi,
+                mi,
+                rfm.segment(ri, fi, mi),
+                round(float(alive[i]), 4),
+                round(float(expected[i]), 4),
+                verdict.stage,
+                verdict.reason,
+                verdict.next_change_at,
+            )
+        )
+        if progress and (i + 1) % 50_000 == 0:
+            progress(i + 1, n)
+    store_writer.write_scores(db, rows, now)
+    if progress:
+        progress(n, n)
+    return changed

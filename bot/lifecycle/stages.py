@@ -1,0 +1,127 @@
+"""Stage rules: recency against the customer's own rhythm, with P(alive) as the last word.
+
+g is the customer's typical gap between purchase occasions (at least ``min_gap_days``); a
+one-time buyer has no gap of their own, so g is the population's median gap. With d days
+since the last order:
+
+    no order                                  prospect
+    one occasion, first order < new days ago  new
+    d <= silent_ratio * g                     active
+    d <= churn_ratio * g                      silent
+    d <= lost_ratio * g, or P(alive) >= p_min churn_risk
+    otherwise                                 lost
+
+``deleted`` (the customer removed their guide in WeCom) is set by the contact sync and kept.
+Each stage comes with the date it can next change on its own, so the daily run reads only
+the customers whose date has come (an indexed column), plus those new orders dirtied.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+STAGES = ("prospect", "new", "active", "silent", "churn_risk", "lost", "deleted")
+NAMES = {
+    "prospect": ("潜客", "prospect"),
+    "new": ("新客", "new"),
+    "active": ("活跃", "active"),
+    "silent": ("沉默", "silent"),
+    "churn_risk": ("流失预警", "churn risk"),
+    "lost": ("已流失", "lost"),
+    "deleted": ("已删除导购", "deleted the guide"),
+}
+RECHECK = timedelta(days=7)  # P(alive) drifts slowly; look again a week later
+
+
+@dataclass(frozen=True)
+class Rules:
+    new_days: int = 30
+    silent_ratio: float = 1.5
+    churn_ratio: float = 2.5
+    lost_ratio: float = 4.0
+    lost_p_alive: float = 0.2
+    min_gap_days: float = 14.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    stage: str
+    reason: str  # JSON facts; rendered per locale by ``describe``
+    next_change_at: datetime | None
+
+
+def decide(
+    *,
+    now: datetime,
+    first: datetime | None,
+    last: datetime | None,
+    occasions: int,
+    own_gap: float | None,
+    population_gap: float,
+    p_alive: float | None,
+    rules: Rules,
+    current: str | None = None,
+) -> Verdict:
+    if current == "deleted":
+        return Verdict("deleted", json.dumps({"k": "deleted"}), None)
+    if last is None or first is None or occasions == 0:
+        return Verdict("prospect", json.dumps({"k": "prospect"}), None)
+    days = max((now - last).total_seconds() / 86400, 0.0)
+    own = own_gap is not None and occasions >= 2
+    gap = max(own_gap if own and own_gap else population_gap, rules.min_gap_days)
+    facts = {
+        "d": round(days),
+        "g": round(gap),
+        "own": own,
+        "p": None if p_alive is None else round(p_alive, 2),
+    }
+    if occasions == 1 and now - first < timedelta(days=rules.new_days):
+        return Verdict(
+            "new", json.dumps({"k": "new", **facts}), first + timedelta(days=rules.new_days)
+        )
+    bounds = [
+        ("active", rules.silent_ratio),
+        ("silent", rules.churn_ratio),
+        ("churn_risk", rules.lost_ratio),
+    ]
+    for stage, ratio in bounds:
+        if days <= ratio * gap:
+            return Verdict(
+                stage, json.dumps({"k": stage, **facts}), last + timedelta(days=ratio * gap)
+            )
+    if p_alive is not None and p_alive >= rules.lost_p_alive:
+        return Verdict("churn_risk", json.dumps({"k": "churn_risk", **facts}), now + RECHECK)
+    return Verdict("lost", json.dumps({"k": "lost", **facts}), None)
+
+
+def describe(reason: str | None, locale: str) -> str:
+    """The reason as a sentence a guide can read, e.g. "last order 94 days ago; usually buys
+    every 31 days; P(alive) 0.18"."""
+    if not reason:
+        return ""
+    try:
+        f = json.loads(reason)
+    except (TypeError, ValueError):
+        return reason
+    k = f.get("k")
+    zh = locale == "zh"
+    if k == "prospect":
+        return "还没有购买" if zh else "no purchase yet"
+    if k == "deleted":
+        return "客户已删除导购" if zh else "the customer removed the guide in WeCom"
+    parts = [f"上次购买 {f['d']} 天前" if zh else f"last order {f['d']} days ago"]
+    if k == "new":
+        parts.append("首次购买" if zh else "first purchase")
+    elif f.get("own"):
+        parts.append(f"平时每 {f['g']} 天买一次" if zh else f"usually buys every {f['g']} days")
+    else:
+        parts.append(
+            f"只买过一次，同类客户约 {f['g']} 天回购"
+            if zh
+            else f"bought once; customers like them return in about {f['g']} days"
+        )
+    if f.get("p") is not None:
+        parts.append(f"在购概率 {f['p']:.2f}" if zh else f"P(alive) {f['p']:.2f}")
+    return "；".join(parts) if zh else "; ".join(parts)

@@ -1,0 +1,160 @@
+"""Lifecycle: the BG/NBD fit against the published CDNOW estimates, stage boundaries, RFM,
+and the recompute engine through the CLI (full, then incremental)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from bot.lifecycle import bgnbd, rfm
+from bot.lifecycle.cdnow import cohort
+from bot.lifecycle.stages import Rules, decide, describe
+from storage.db import Database
+from storage.models import CustomerStats, ModelFit
+
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+
+
+def test_bgnbd_reproduces_the_published_cdnow_estimates() -> None:
+    c = cohort()
+    assert len(c.x) == 2357 and c.x.sum() == 2457
+    p = bgnbd.fit(c.x, c.tx, c.T, model="bgnbd")
+    for got, published in [(p.r, 0.243), (p.alpha, 4.414), (p.a, 0.793), (p.b, 2.426)]:
+        assert got == pytest.approx(published, rel=0.01)
+    assert p.log_likelihood == pytest.approx(-9582.4, abs=0.1)
+
+
+def test_one_time_buyers_are_not_certainly_alive() -> None:
+    c = cohort()
+    plain = bgnbd.fit(c.x, c.tx, c.T, model="bgnbd")
+    modified = bgnbd.fit(c.x, c.tx, c.T, model="mbgnbd")
+    one_time = c.x == 0
+    assert np.all(bgnbd.p_alive(plain, c.x, c.tx, c.T)[one_time] == 1.0)  # the flaw
+    mb = bgnbd.p_alive(modified, c.x, c.tx, c.T)
+    assert np.all(mb[one_time] < 1.0) and np.all(mb > 0)
+    # Waiting longer without buying lowers P(alive).
+    x, tx = np.array([3.0, 3.0]), np.array([10.0, 10.0])
+    young, old = bgnbd.p_alive(modified, x, tx, np.array([12.0, 60.0]))
+    assert young > old
+    # Expected purchases over the holdout are in the right range (1,882 actually happened).
+    assert 1400 < bgnbd.expected_purchases(plain, 39, c.x, c.tx, c.T).sum() < 2100
+
+
+RULES = Rules(new_days=30, silent_ratio=1.5, churn_ratio=2.5, lost_ratio=4.0, lost_p_alive=0.2, min_gap_days=14)
+
+
+def _stage(days_since_last: float, *, gap: float | None = 30.0, occasions: int = 5, age_days: float = 400,
+           p: float | None = 0.5, current: str | None = None, population_gap: float = 60.0) -> str:
+    return decide(now=NOW, first=NOW - timedelta(days=age_days), last=NOW - timedelta(days=days_since_last),
+                  occasions=occasions, own_gap=gap, population_gap=population_gap, p_alive=p, rules=RULES,
+                  current=current).stage
+
+
+@pytest.mark.parametrize(("days", "stage"), [
+    (0, "active"), (45, "active"), (45.01, "silent"), (75, "silent"), (75.01, "churn_risk"),
+    (120, "churn_risk"),
+])
+def test_repeat_buyer_stage_boundaries_follow_their_own_gap(days: float, stage: str) -> None:
+    assert _stage(days, p=0.05) == stage
+
+
+def test_lost_needs_both_long_absence_and_low_p_alive() -> None:
+    assert _stage(120.01, p=0.05) == "lost"
+    assert _stage(120.01, p=0.5) == "churn_risk"
+
+
+def test_new_prospect_deleted_and_one_time_buyers() -> None:
+    assert _stage(29.9, occasions=1, age_days=29.9, gap=None) == "new"
+    assert _stage(30.1, occasions=1, age_days=30.1, gap=None) == "active"  # population gap 60: 30 < 90
+    assert _stage(91, occasions=1, age_days=91, gap=None) == "silent"  # > 1.5 x 60
+    assert _stage(10, gap=3.0) == "active" and _stage(22, gap=3.0) == "silent"  # gap floored at 14 days
+    assert _stage(5, current="deleted") == "deleted"
+    v = decide(now=NOW, first=None, last=None, occasions=0, own_gap=None, population_gap=60, p_alive=None, rules=RULES)
+    assert v.stage == "prospect" and v.next_change_at is None
+
+
+def test_next_change_date_is_when_the_stage_would_change_on_its_own() -> None:
+    v = decide(now=NOW, first=NOW - timedelta(days=300), last=NOW - timedelta(days=10), occasions=6, own_gap=30,
+               population_gap=60, p_alive=0.9, rules=RULES)
+    assert v.stage == "active" and v.next_change_at == NOW - timedelta(days=10) + timedelta(days=45)
+
+
+def test_reasons_read_like_sentences_in_both_languages() -> None:
+    v = decide(now=NOW, first=NOW - timedelta(days=400), last=NOW - timedelta(days=94), occasions=6, own_gap=31,
+               population_gap=60, p_alive=0.18, rules=RULES)
+    assert describe(v.reason, "en") == "last order 94 days ago; usually buys every 31 days; P(alive) 0.18"
+    assert describe(v.reason, "zh") == "上次购买 94 天前；平时每 31 天买一次；在购概率 0.18"
+    once = decide(now=NOW, first=NOW - timedelta(days=100), last=NOW - timedelta(days=100), occasions=1,
+                  own_gap=None, population_gap=45, p_alive=0.3, rules=RULES)
+    assert "customers like them return in about 45 days" in describe(once.reason, "en")
+
+
+def test_rfm_quintiles_are_deterministic_and_segments_narrow_first() -> None:
+    values = np.array([5.0, 5.0, 5.0, 1.0, 9.0, 2.0, 2.0, 7.0, 3.0, 4.0])
+    ids = np.arange(10, dtype=np.int64)
+    q = rfm.quintiles(values, ids)
+    assert list(q) == list(rfm.quintiles(values, ids))
+    assert sorted(q) == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert q[4] == 5 and q[3] == 1 and q[0] < q[2]  # ties broken by id
+    assert rfm.segment(1, 5, 5) == "Can't Lose Them"  # before the broader At Risk
+    assert rfm.segment(2, 3, 1) == "At Risk"
+    assert rfm.segment(5, 5, 5) == "Champions" and rfm.segment(1, 1, 1) == "Lost"
+    c = rfm.cuts(np.arange(100.0), np.arange(100.0), np.arange(100.0))
+    assert rfm.score_with(c, 0, 99, 99) == (5, 5, 5) and rfm.score_with(c, 99, 0, 0) == (1, 1, 1)
+
+
+def _history(api, n_customers: int = 24) -> None:  # type: ignore[no-untyped-def]
+    """Customers with different rhythms: every 10, 30, 60 days; some one-time buyers."""
+    rows = []
+    for c in range(n_customers):
+        gap = [10, 30, 60, 0][c % 4]
+        count = 1 if gap == 0 else 4 + c % 3
+        start = NOW - timedelta(days=400 - 7 * c)
+        for k in range(count):
+            at = start + timedelta(days=gap * k)
+            rows.append({"order_no": f"C{c}-{k}", "member_no": f"M{c}", "ordered_at": at.isoformat(),
+                         "paid_cents": 10000 + 500 * c})
+    assert api("orders", rows)["rejected"] == 0
+
+
+def _stats(db: Database) -> dict[str, CustomerStats]:
+    from storage.models import CustomerIdentity
+
+    with db.session() as s:
+        rows = s.execute(select(CustomerIdentity.value, CustomerStats).join(
+            CustomerStats, CustomerStats.customer_id == CustomerIdentity.customer_id)).all()
+        return {member: st for member, st in rows}
+
+
+def test_recompute_full_then_incremental_through_the_cli(api, cli, db: Database) -> None:  # type: ignore[no-untyped-def]
+    _history(api)
+    code, out = cli("recompute", "--full", "--today", "2026-11-22")
+    assert code == 0, out
+    assert "full run: 24 customers scored, model refitted" in out and "MBG/NBD r=" in out
+    stats = _stats(db)
+    assert all(not st.dirty and st.stage in {"active", "silent", "churn_risk", "lost", "new"} for st in stats.values())
+    assert all(st.rfm_r and st.rfm_segment and st.p_alive is not None for st in stats.values())
+    with db.session() as s:
+        assert len(s.scalars(select(ModelFit)).all()) == 1
+
+    # Nothing is due the next morning: the incremental run reads nobody.
+    code, out = cli("recompute", "--today", "2026-11-23")
+    assert "incremental run: 0 customers scored" in out
+
+    # A new order dirties one customer; only that one (and whoever is due) is rescored.
+    api("orders", [{"order_no": "NEW1", "member_no": "M3", "ordered_at": "2026-11-23 10:00", "paid_cents": 100}])
+    code, out = cli("recompute", "--today", "2026-11-23")
+    assert "incremental run: 1 customers scored" in out
+    assert _stats(db)["M3"].stage == "active"
+
+    # Time alone moves an active customer to silent: found through next_change_at.
+    active = {m: st for m, st in _stats(db).items() if st.stage == "active" and st.next_change_at}
+    member, st = min(active.items(), key=lambda kv: kv[1].next_change_at)  # type: ignore[arg-type, return-value]
+    day = (st.next_change_at + timedelta(days=1)).date().isoformat()  # type: ignore[operator]
+    code, out = cli("recompute", "--today", day)
+    assert "active->silent" in out
+    assert _stats(db)[member].stage == "silent"
+    assert "refitted" not in out  # the model is refitted on a schedule, not by the daily run

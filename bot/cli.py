@@ -19,8 +19,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 staff_app = typer.Typer(help="Staff (guides, managers, admins).", no_args_is_help=True)
+tasks_app = typer.Typer(help="Daily guide task lists.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(staff_app, name="staff")
+app.add_typer(tasks_app, name="tasks")
 console = Console()
 err = Console(stderr=True)
 
@@ -270,6 +272,27 @@ def recompute(
         )
     for change, count in sorted((report.changed or {}).items()):
         console.print(f"  {change}: {count}")
+
+
+@tasks_app.command("generate")
+def tasks_generate(
+    date_: Annotated[
+        str | None, typer.Option("--date", help="Local date (YYYY-MM-DD); default today")
+    ] = None,
+) -> None:
+    """Build today's task list for every guide (safe to run again: nothing doubles)."""
+    from bot.lifecycle.tasks import generate
+
+    settings = _settings()
+    db = _database(settings)
+    day = _now_for(settings, date_).astimezone(settings.tz).date()
+    report = generate(db, settings, day)
+    db.dispose()
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(report.by_kind.items())) or "none"
+    console.print(
+        f"Tasks for {day}: {report.created} new for {report.guides} guides ({kinds}); "
+        f"{report.carried} carried over, {report.expired} expired, {report.holdout} held out."
+    )
 
 
 @app.command()

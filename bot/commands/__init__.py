@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from bot.commands import find, help, note, profile, tag, untag
+from bot.commands import (
+    done,
+    find,
+    help,
+    note,
+    profile,
+    segment,
+    skip,
+    snooze,
+    tag,
+    tasks,
+    team,
+    untag,
+)
 from bot.commands.base import Command
 
 REGISTRY: list[Command] = [
@@ -12,4 +25,10 @@ REGISTRY: list[Command] = [
     tag.COMMAND,
     untag.COMMAND,
     note.COMMAND,
+    tasks.COMMAND,
+    done.COMMAND,
+    snooze.COMMAND,
+    skip.COMMAND,
+    team.COMMAND,
+    segment.COMMAND,
 ]

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.chat.types import Action, Field, Item, Reply
 from bot.commands.base import Command, Context, Usage, money
+from bot.lifecycle.stages import NAMES, describe
 from bot.services import audit, finder
 from storage.models import (
     Customer,
@@ -32,16 +33,6 @@ from storage.models import (
     TagGroup,
     Task,
 )
-
-STAGES = {
-    "prospect": ("潜客", "prospect"),
-    "new": ("新客", "new"),
-    "active": ("活跃", "active"),
-    "silent": ("沉默", "silent"),
-    "churn_risk": ("流失预警", "churn risk"),
-    "lost": ("已流失", "lost"),
-    "deleted": ("已删除导购", "deleted the guide"),
-}
 
 
 @dataclass(frozen=True)
@@ -118,9 +109,9 @@ def handle(ctx: Context, args: Args) -> Reply:
 
     zh = ctx.actor.locale == "zh"
     stage_key = stats.stage if stats else "prospect"
-    stage = STAGES.get(stage_key, (stage_key, stage_key))[0 if zh else 1]
+    stage = NAMES.get(stage_key, (stage_key, stage_key))[0 if zh else 1]
     if stats and stats.stage_reason:
-        stage += f" — {stats.stage_reason}"
+        stage += f" — {describe(stats.stage_reason, ctx.actor.locale)}"
     fields = [
         Field(ctx.say("手机", "Phone"), finder.mask_phone(c.phone)),
         Field(ctx.say("导购", "Guide"), guide.name if guide else "—"),

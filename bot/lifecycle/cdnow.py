@@ -35,7 +35,11 @@ class Cohort:
 
 def sample_ids() -> set[int]:
     sample = Path(data_path()).with_name("CDNOW_sample.txt")
-    return {int(line.split()[0]) for line in sample.read_text(encoding="ascii").splitlines() if line.strip()}
+    return {
+        int(line.split()[0])
+        for line in sample.read_text(encoding="ascii").splitlines()
+        if line.strip()
+    }
 
 
 def cohort(calibration_end: date = CALIBRATION_END, *, sample: bool = True) -> Cohort:
@@ -63,4 +67,6 @@ def cohort(calibration_end: date = CALIBRATION_END, *, sample: bool = True) -> C
         hold.append(len(seen) - len(cal))
         first.append((cal[0] - epoch).days)
         last.append((cal[-1] - epoch).days)
-    return Cohort(*(np.array(v, dtype=np.float64) for v in (ids, x, tx, T, rec, money, hold, first, last)))
+    return Cohort(
+        *(np.array(v, dtype=np.float64) for v in (ids, x, tx, T, rec, money, hold, first, last))
+    )

@@ -22,6 +22,7 @@ from storage.models.customers import (
     Tag,
     TagGroup,
 )
+from storage.models.kpi import CampaignAllocation, CampaignDay
 from storage.models.ops import (
     AuditLog,
     ConversationState,
@@ -37,7 +38,9 @@ __all__ = [
     "AuditLog",
     "Base",
     "Campaign",
+    "CampaignAllocation",
     "CampaignCoupon",
+    "CampaignDay",
     "CampaignParticipant",
     "CampaignStore",
     "ConversationState",

@@ -17,6 +17,7 @@ class Task(Base):
         UniqueConstraint("guide_id", "customer_id", "day"),
         Index("ix_tasks_guide_day", "guide_id", "day"),
         Index("ix_tasks_customer_id", "customer_id"),
+        Index("ix_tasks_day_status", "day", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -50,6 +50,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("converted_at", storage.base.UTCDateTime(timezone=True), nullable=True)
         )
+        batch_op.create_index("ix_tasks_day_status", ["day", "status"], unique=False)
         batch_op.create_foreign_key(
             batch_op.f("fk_tasks_converted_order_id_orders"),
             "orders",
@@ -66,6 +67,7 @@ def downgrade() -> None:
         batch_op.drop_constraint(
             batch_op.f("fk_tasks_converted_order_id_orders"), type_="foreignkey"
         )
+        batch_op.drop_index("ix_tasks_day_status")
         batch_op.drop_column("converted_at")
         batch_op.drop_column("converted_order_id")
         batch_op.drop_column("origin_day")

@@ -1,0 +1,337 @@
+"""The daily task list: one per guide per day.
+
+Order: churn-risk first, ranked by value at risk, then silent, then moments that matter
+(new-customer follow-up, birthday, post-purchase check-in); capped per guide. A customer
+contacted (a note, a done or skipped task) within the cooldown is not tasked again. Undone
+tasks carry over for ``task_carry_days`` from the day they were first issued, then expire. A
+random but reproducible hold-out slice of eligible customers is never tasked: they get a row
+with status ``holdout``, never shown, so lift can be measured against them.
+
+Generation is idempotent: tasks are unique per guide, customer and day, existing ranks are
+kept, and a second run for the same day finds nothing new to add.
+
+Value at risk: the customer's yearly net spend, net / max(years since first order, 0.25) —
+what a year without them would cost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from bot.lifecycle.messages import Facts, suggest
+from bot.settings import Settings
+from storage.db import Database
+from storage.models import (
+    Customer,
+    CustomerStats,
+    CustomerTag,
+    Interaction,
+    Order,
+    OrderItem,
+    Staff,
+    Tag,
+    Task,
+)
+from storage.upsert import insert_ignore
+
+PRIORITY = {"churn_risk": 0, "silent": 1, "new_followup": 2, "birthday": 3, "post_purchase": 4}
+SHOWN = ("open", "done", "skipped", "snoozed")
+
+
+@dataclass
+class Candidate:
+    customer_id: int
+    guide_id: int
+    kind: str
+    value_cents: int
+    origin_day: date | None = None
+
+
+@dataclass
+class GenerateReport:
+    day: date
+    created: int = 0
+    carried: int = 0
+    expired: int = 0
+    holdout: int = 0
+    guides: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+def in_holdout(customer_id: int, settings: Settings) -> bool:
+    digest = hashlib.sha256(f"{settings.holdout_salt}:{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 10_000 < settings.holdout_percent * 100
+
+
+def _day_start(day: date, settings: Settings) -> datetime:
+    return datetime.combine(day, time(0), settings.tz).astimezone(UTC)
+
+
+def generate(db: Database, settings: Settings, day: date) -> GenerateReport:
+    report = GenerateReport(day)
+    with db.uow() as uow:
+        s = uow.session
+        carried = _carry_over(s, settings, day, report)
+        candidates = carried + _candidates(s, settings, day)
+        _write(s, settings, day, candidates, report)
+        uow.commit()
+    return report
+
+
+def _carry_over(
+    s: Session, settings: Settings, day: date, report: GenerateReport
+) -> list[Candidate]:
+    """Open tasks of earlier days move to today while fresh; older ones expire."""
+    fresh_from = day - timedelta(days=settings.task_carry_days)
+    stale = s.scalars(select(Task).where(Task.day < day, Task.status == "open")).all()
+    resumed = s.scalars(
+        select(Task).where(Task.status == "snoozed", Task.snoozed_until <= day)
+    ).all()
+    out: list[Candidate] = []
+    for task in stale:
+        origin = task.origin_day or task.day
+        if origin >= fresh_from:
+            task.status = "carried"
+            out.append(
+                Candidate(
+                    task.customer_id, task.guide_id, task.kind, task.value_at_risk_cents, origin
+                )
+            )
+            report.carried += 1
+        else:
+            task.status = "expired"
+            report.expired += 1
+    for task in resumed:
+        task.status = "resumed"
+        out.append(
+            Candidate(task.customer_id, task.guide_id, task.kind, task.value_at_risk_cents, day)
+        )
+    return out
+
+
+def _candidates(s: Session, settings: Settings, day: date) -> list[Candidate]:
+    start = _day_start(day, settings)
+    guides = select(Staff.id).where(Staff.role == "guide", Staff.active.is_(True))
+    base = (
+        select(
+            Customer.id,
+            Customer.guide_id,
+            CustomerStats.stage,
+            CustomerStats.spend_cents,
+            CustomerStats.refund_cents,
+            CustomerStats.first_order_at,
+            CustomerStats.last_order_at,
+            CustomerStats.purchase_days,
+        )
+        .outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id)
+        .where(Customer.merged_into.is_(None), Customer.guide_id.in_(guides))
+    )
+    rows = list(s.execute(base.where(CustomerStats.stage.in_(("churn_risk", "silent")))))
+
+    def window(days: int) -> tuple[datetime, datetime]:
+        lo = start - timedelta(days=days)
+        return lo, lo + timedelta(days=1)
+
+    lo, hi = window(settings.new_followup_days)
+    new_rows = list(
+        s.execute(
+            base.where(
+                CustomerStats.purchase_days == 1,
+                CustomerStats.first_order_at >= lo,
+                CustomerStats.first_order_at < hi,
+            )
+        )
+    )
+    lo, hi = window(settings.post_purchase_days)
+    post_rows = list(
+        s.execute(
+            base.where(
+                CustomerStats.purchase_days > 1,
+                CustomerStats.last_order_at >= lo,
+                CustomerStats.last_order_at < hi,
+            )
+        )
+    )
+    month_day = day.strftime("%m-%d")
+    md = (
+        func.strftime("%m-%d", Customer.birthday)
+        if s.get_bind().dialect.name == "sqlite"
+        else func.to_char(Customer.birthday, "MM-DD")
+    )
+    birthday_rows = list(s.execute(base.where(Customer.birthday.is_not(None), md == month_day)))
+
+    out: list[Candidate] = []
+    for kind_rows, kind in (
+        (rows, None),
+        (new_rows, "new_followup"),
+        (birthday_rows, "birthday"),
+        (post_rows, "post_purchase"),
+    ):
+        for r in kind_rows:
+            out.append(Candidate(r.id, r.guide_id, kind or r.stage, _value_at_risk(r, start)))
+    return out
+
+
+def _value_at_risk(r: object, now: datetime) -> int:
+    net = max(int(r.spend_cents or 0) - int(r.refund_cents or 0), 0)  # type: ignore[attr-defined]
+    first = r.first_order_at or now  # type: ignore[attr-defined]
+    years = max((now - first).days / 365.25, 0.25)
+    return int(net / years)
+
+
+def _write(
+    s: Session, settings: Settings, day: date, candidates: list[Candidate], report: GenerateReport
+) -> None:
+    start = _day_start(day, settings)
+    cool_from = start - timedelta(days=settings.task_cooldown_days)
+    ids = sorted({c.customer_id for c in candidates})
+    taken_today: set[int] = set()
+    cooled: set[int] = set()
+    ranks: dict[int, int] = defaultdict(int)
+    counts: dict[int, int] = defaultdict(int)
+    for chunk in (ids[i : i + 900] for i in range(0, len(ids), 900)):
+        taken_today.update(
+            s.scalars(select(Task.customer_id).where(Task.day == day, Task.customer_id.in_(chunk)))
+        )
+        cooled.update(
+            s.scalars(
+                select(Interaction.customer_id).where(
+                    Interaction.customer_id.in_(chunk),
+                    Interaction.occurred_at >= cool_from,
+                    Interaction.occurred_at < start,
+                )
+            )
+        )
+        cooled.update(
+            s.scalars(
+                select(Task.customer_id).where(
+                    Task.customer_id.in_(chunk),
+                    Task.day >= day - timedelta(days=settings.task_cooldown_days),
+                    Task.day < day,
+                    Task.status.in_(("done", "skipped")),
+                )
+            )
+        )
+    for guide_id, max_rank, n in s.execute(
+        select(Task.guide_id, func.max(Task.rank), func.count())
+        .where(Task.day == day, Task.status.in_(SHOWN))
+        .group_by(Task.guide_id)
+    ):
+        ranks[guide_id], counts[guide_id] = max_rank or 0, n
+
+    per_guide: dict[int, list[Candidate]] = defaultdict(list)
+    seen: set[int] = set()
+    holdout_rows: list[dict[str, object]] = []
+    ordered = sorted(
+        candidates,
+        key=lambda c: (c.origin_day is None, PRIORITY[c.kind], -c.value_cents, c.customer_id),
+    )
+    for c in ordered:
+        if c.customer_id in seen or c.customer_id in taken_today:
+            continue
+        seen.add(c.customer_id)
+        if c.origin_day is None and c.customer_id in cooled:
+            continue
+        if in_holdout(c.customer_id, settings):
+            if c.kind in ("churn_risk", "silent"):
+                holdout_rows.append(
+                    {
+                        "guide_id": c.guide_id,
+                        "customer_id": c.customer_id,
+                        "day": day,
+                        "kind": c.kind,
+                        "rank": 0,
+                        "value_at_risk_cents": c.value_cents,
+                        "status": "holdout",
+                        "suggested_message": "",
+                        "origin_day": day,
+                        "created_at": start,
+                    }
+                )
+            continue
+        per_guide[c.guide_id].append(c)
+
+    chosen: list[tuple[Candidate, int]] = []
+    for guide_id, items in per_guide.items():
+        items.sort(key=lambda c: (PRIORITY[c.kind], -c.value_cents, c.customer_id))
+        room = settings.tasks_per_guide - counts[guide_id]
+        for c in items[: max(room, 0)]:
+            ranks[guide_id] += 1
+            chosen.append((c, ranks[guide_id]))
+    facts = _facts(s, [c for c, _ in chosen])
+    rows = []
+    for c, rank in chosen:
+        name, guide, locale, item, tag = facts[c.customer_id]
+        rows.append(
+            {
+                "guide_id": c.guide_id,
+                "customer_id": c.customer_id,
+                "day": day,
+                "kind": c.kind,
+                "rank": rank,
+                "value_at_risk_cents": c.value_cents,
+                "status": "open",
+                "origin_day": c.origin_day or day,
+                "suggested_message": suggest(c.kind, Facts(name, guide, item, tag, None), locale),
+                "created_at": start,
+            }
+        )
+        report.by_kind[c.kind] = report.by_kind.get(c.kind, 0) + 1
+    insert_ignore(s, Task, rows, ["guide_id", "customer_id", "day"])
+    insert_ignore(s, Task, holdout_rows, ["guide_id", "customer_id", "day"])
+    report.created = len(rows) - sum(1 for c, _ in chosen if c.origin_day and c.origin_day < day)
+    report.holdout = len(holdout_rows)
+    report.guides = len({c.guide_id for c, _ in chosen})
+
+
+def _facts(
+    s: Session, chosen: list[Candidate]
+) -> dict[int, tuple[str | None, str, str, str | None, str | None]]:
+    """(customer name, guide name, guide locale, last item, one tag) for each chosen customer."""
+    ids = [c.customer_id for c in chosen]
+    out: dict[int, tuple[str | None, str, str, str | None, str | None]] = {}
+    names: dict[int, tuple[str | None, str, str]] = {}
+    items: dict[int, str] = {}
+    tags: dict[int, str] = {}
+    for chunk in (ids[i : i + 900] for i in range(0, len(ids), 900)):
+        for cid, name, guide, locale in s.execute(
+            select(Customer.id, Customer.name, Staff.name, Staff.locale)
+            .join(Staff, Staff.id == Customer.guide_id)
+            .where(Customer.id.in_(chunk))
+        ):
+            names[cid] = (name, guide, locale)
+        last = (
+            select(Order.customer_id, func.max(Order.ordered_at).label("at"))
+            .where(Order.customer_id.in_(chunk))
+            .group_by(Order.customer_id)
+            .subquery()
+        )
+        for cid, item in s.execute(
+            select(Order.customer_id, func.min(func.coalesce(OrderItem.name, OrderItem.sku)))
+            .join(
+                last, and_(last.c.customer_id == Order.customer_id, last.c.at == Order.ordered_at)
+            )
+            .join(OrderItem, OrderItem.order_id == Order.id)
+            .group_by(Order.customer_id)
+        ):
+            items[cid] = item
+        for cid, tag in s.execute(
+            select(CustomerTag.customer_id, func.min(Tag.name))
+            .join(Tag, Tag.id == CustomerTag.tag_id)
+            .where(CustomerTag.customer_id.in_(chunk))
+            .group_by(CustomerTag.customer_id)
+        ):
+            tags[cid] = tag
+    for cid in ids:
+        name, guide, locale = names.get(cid, (None, "", "zh"))
+        out[cid] = (name, guide, locale, items.get(cid), tags.get(cid))
+    return out
+
+
+__all__ = ["GenerateReport", "generate", "in_holdout"]

@@ -56,7 +56,9 @@ class Settings(BaseSettings):
 
     # Campaign KPIs and attribution
     task_attribution_days: int = 14  # a done task converts (and credits) an order within N days
-    roi_definition: Literal["gmv", "profit"] = "gmv"  # gmv: GMV / cost (Chinese retail); profit: (GP - cost) / cost
+    roi_definition: Literal["gmv", "profit"] = (
+        "gmv"  # gmv: GMV / cost (Chinese retail); profit: (GP - cost) / cost
+    )
 
     wecom_corp_id: str | None = None
     wecom_agent_id: int | None = None

@@ -96,7 +96,11 @@ def cli(database_url: str, db: Database, tmp_path: Path):  # type: ignore[no-unt
 
     def run(*args: str, input: str | None = None) -> tuple[int, str]:
         result = runner.invoke(
-            app, list(args), input=input, env={"SCRM_DATABASE_URL": database_url}, catch_exceptions=False
+            app,
+            list(args),
+            input=input,
+            env={"SCRM_DATABASE_URL": database_url},
+            catch_exceptions=False,
         )
         return result.exit_code, result.output
 

@@ -43,20 +43,50 @@ def test_one_time_buyers_are_not_certainly_alive() -> None:
     assert 1400 < bgnbd.expected_purchases(plain, 39, c.x, c.tx, c.T).sum() < 2100
 
 
-RULES = Rules(new_days=30, silent_ratio=1.5, churn_ratio=2.5, lost_ratio=4.0, lost_p_alive=0.2, min_gap_days=14)
+RULES = Rules(
+    new_days=30,
+    silent_ratio=1.5,
+    churn_ratio=2.5,
+    lost_ratio=4.0,
+    lost_p_alive=0.2,
+    min_gap_days=14,
+)
 
 
-def _stage(days_since_last: float, *, gap: float | None = 30.0, occasions: int = 5, age_days: float = 400,
-           p: float | None = 0.5, current: str | None = None, population_gap: float = 60.0) -> str:
-    return decide(now=NOW, first=NOW - timedelta(days=age_days), last=NOW - timedelta(days=days_since_last),
-                  occasions=occasions, own_gap=gap, population_gap=population_gap, p_alive=p, rules=RULES,
-                  current=current).stage
+def _stage(
+    days_since_last: float,
+    *,
+    gap: float | None = 30.0,
+    occasions: int = 5,
+    age_days: float = 400,
+    p: float | None = 0.5,
+    current: str | None = None,
+    population_gap: float = 60.0,
+) -> str:
+    return decide(
+        now=NOW,
+        first=NOW - timedelta(days=age_days),
+        last=NOW - timedelta(days=days_since_last),
+        occasions=occasions,
+        own_gap=gap,
+        population_gap=population_gap,
+        p_alive=p,
+        rules=RULES,
+        current=current,
+    ).stage
 
 
-@pytest.mark.parametrize(("days", "stage"), [
-    (0, "active"), (45, "active"), (45.01, "silent"), (75, "silent"), (75.01, "churn_risk"),
-    (120, "churn_risk"),
-])
+@pytest.mark.parametrize(
+    ("days", "stage"),
+    [
+        (0, "active"),
+        (45, "active"),
+        (45.01, "silent"),
+        (75, "silent"),
+        (75.01, "churn_risk"),
+        (120, "churn_risk"),
+    ],
+)
 def test_repeat_buyer_stage_boundaries_follow_their_own_gap(days: float, stage: str) -> None:
     assert _stage(days, p=0.05) == stage
 
@@ -68,27 +98,67 @@ def test_lost_needs_both_long_absence_and_low_p_alive() -> None:
 
 def test_new_prospect_deleted_and_one_time_buyers() -> None:
     assert _stage(29.9, occasions=1, age_days=29.9, gap=None) == "new"
-    assert _stage(30.1, occasions=1, age_days=30.1, gap=None) == "active"  # population gap 60: 30 < 90
+    assert (
+        _stage(30.1, occasions=1, age_days=30.1, gap=None) == "active"
+    )  # population gap 60: 30 < 90
     assert _stage(91, occasions=1, age_days=91, gap=None) == "silent"  # > 1.5 x 60
-    assert _stage(10, gap=3.0) == "active" and _stage(22, gap=3.0) == "silent"  # gap floored at 14 days
+    assert (
+        _stage(10, gap=3.0) == "active" and _stage(22, gap=3.0) == "silent"
+    )  # gap floored at 14 days
     assert _stage(5, current="deleted") == "deleted"
-    v = decide(now=NOW, first=None, last=None, occasions=0, own_gap=None, population_gap=60, p_alive=None, rules=RULES)
+    v = decide(
+        now=NOW,
+        first=None,
+        last=None,
+        occasions=0,
+        own_gap=None,
+        population_gap=60,
+        p_alive=None,
+        rules=RULES,
+    )
     assert v.stage == "prospect" and v.next_change_at is None
 
 
 def test_next_change_date_is_when_the_stage_would_change_on_its_own() -> None:
-    v = decide(now=NOW, first=NOW - timedelta(days=300), last=NOW - timedelta(days=10), occasions=6, own_gap=30,
-               population_gap=60, p_alive=0.9, rules=RULES)
+    v = decide(
+        now=NOW,
+        first=NOW - timedelta(days=300),
+        last=NOW - timedelta(days=10),
+        occasions=6,
+        own_gap=30,
+        population_gap=60,
+        p_alive=0.9,
+        rules=RULES,
+    )
     assert v.stage == "active" and v.next_change_at == NOW - timedelta(days=10) + timedelta(days=45)
 
 
 def test_reasons_read_like_sentences_in_both_languages() -> None:
-    v = decide(now=NOW, first=NOW - timedelta(days=400), last=NOW - timedelta(days=94), occasions=6, own_gap=31,
-               population_gap=60, p_alive=0.18, rules=RULES)
-    assert describe(v.reason, "en") == "last order 94 days ago; usually buys every 31 days; P(alive) 0.18"
+    v = decide(
+        now=NOW,
+        first=NOW - timedelta(days=400),
+        last=NOW - timedelta(days=94),
+        occasions=6,
+        own_gap=31,
+        population_gap=60,
+        p_alive=0.18,
+        rules=RULES,
+    )
+    assert (
+        describe(v.reason, "en")
+        == "last order 94 days ago; usually buys every 31 days; P(alive) 0.18"
+    )
     assert describe(v.reason, "zh") == "上次购买 94 天前；平时每 31 天买一次；在购概率 0.18"
-    once = decide(now=NOW, first=NOW - timedelta(days=100), last=NOW - timedelta(days=100), occasions=1,
-                  own_gap=None, population_gap=45, p_alive=0.3, rules=RULES)
+    once = decide(
+        now=NOW,
+        first=NOW - timedelta(days=100),
+        last=NOW - timedelta(days=100),
+        occasions=1,
+        own_gap=None,
+        population_gap=45,
+        p_alive=0.3,
+        rules=RULES,
+    )
     assert "customers like them return in about 45 days" in describe(once.reason, "en")
 
 
@@ -115,8 +185,14 @@ def _history(api, n_customers: int = 24) -> None:  # type: ignore[no-untyped-def
         start = NOW - timedelta(days=400 - 7 * c)
         for k in range(count):
             at = start + timedelta(days=gap * k)
-            rows.append({"order_no": f"C{c}-{k}", "member_no": f"M{c}", "ordered_at": at.isoformat(),
-                         "paid_cents": 10000 + 500 * c})
+            rows.append(
+                {
+                    "order_no": f"C{c}-{k}",
+                    "member_no": f"M{c}",
+                    "ordered_at": at.isoformat(),
+                    "paid_cents": 10000 + 500 * c,
+                }
+            )
     assert api("orders", rows)["rejected"] == 0
 
 
@@ -124,8 +200,11 @@ def _stats(db: Database) -> dict[str, CustomerStats]:
     from storage.models import CustomerIdentity
 
     with db.session() as s:
-        rows = s.execute(select(CustomerIdentity.value, CustomerStats).join(
-            CustomerStats, CustomerStats.customer_id == CustomerIdentity.customer_id)).all()
+        rows = s.execute(
+            select(CustomerIdentity.value, CustomerStats).join(
+                CustomerStats, CustomerStats.customer_id == CustomerIdentity.customer_id
+            )
+        ).all()
         return {member: st for member, st in rows}
 
 
@@ -135,7 +214,10 @@ def test_recompute_full_then_incremental_through_the_cli(api, cli, db: Database)
     assert code == 0, out
     assert "full run: 24 customers scored, model refitted" in out and "MBG/NBD r=" in out
     stats = _stats(db)
-    assert all(not st.dirty and st.stage in {"active", "silent", "churn_risk", "lost", "new"} for st in stats.values())
+    assert all(
+        not st.dirty and st.stage in {"active", "silent", "churn_risk", "lost", "new"}
+        for st in stats.values()
+    )
     assert all(st.rfm_r and st.rfm_segment and st.p_alive is not None for st in stats.values())
     with db.session() as s:
         assert len(s.scalars(select(ModelFit)).all()) == 1
@@ -145,7 +227,17 @@ def test_recompute_full_then_incremental_through_the_cli(api, cli, db: Database)
     assert "incremental run: 0 customers scored" in out
 
     # A new order dirties one customer; only that one (and whoever is due) is rescored.
-    api("orders", [{"order_no": "NEW1", "member_no": "M3", "ordered_at": "2026-11-23 10:00", "paid_cents": 100}])
+    api(
+        "orders",
+        [
+            {
+                "order_no": "NEW1",
+                "member_no": "M3",
+                "ordered_at": "2026-11-23 10:00",
+                "paid_cents": 100,
+            }
+        ],
+    )
     code, out = cli("recompute", "--today", "2026-11-23")
     assert "incremental run: 1 customers scored" in out
     assert _stats(db)["M3"].stage == "active"

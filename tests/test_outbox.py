@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from bot import inbox
-from bot.outbox import Outgoing, OutboxWorker, Permanent, Retry, enqueue
+from bot.outbox import OutboxWorker, Outgoing, Permanent, Retry, enqueue
 from storage.base import utcnow
 from storage.db import Database
 from storage.models import InboxEvent, OutboxMessage

@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from sqlalchemy import select
 
@@ -293,6 +300,73 @@ def tasks_generate(
         f"Tasks for {day}: {report.created} new for {report.guides} guides ({kinds}); "
         f"{report.carried} carried over, {report.expired} expired, {report.holdout} held out."
     )
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    database: Annotated[
+        str, typer.Option(help="Where the demo store lives")
+    ] = "sqlite:///./scrm-demo.db",
+    customers: Annotated[
+        int | None, typer.Option(help="Use only this many CDNOW customers")
+    ] = None,
+    serve_: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the server afterwards")
+    ] = True,
+) -> None:
+    """Build the demo store (real CDNOW purchase history) and serve it with the playground."""
+    import os
+
+    from bot.demo.build import build_demo
+    from bot.lifecycle import recompute
+    from bot.lifecycle.tasks import generate
+    from storage.base import utcnow
+
+    os.environ["SCRM_DATABASE_URL"] = database
+    os.environ["SCRM_DEMO"] = "true"
+    settings = _settings()
+    db = _database(settings)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(f"demo: {step}", total=total)
+            bar.update(tasks[step], completed=done, total=total)
+
+        summary = build_demo(db, tz=settings.tz, customers=customers, progress=progress)
+        if summary.built:
+            scoring = bar.add_task("demo: lifecycle", total=None)
+            recompute.full(
+                db,
+                settings,
+                utcnow(),
+                refit=True,
+                progress=lambda d, t: bar.update(scoring, completed=d, total=t),
+            )
+    report = generate(db, settings, utcnow().astimezone(settings.tz).date())
+    db.dispose()
+    state = "built" if summary.built else "already there"
+    console.print(
+        f"Demo store {state} ({summary.seconds:.0f} s): {summary.stores} stores, {summary.staff} staff, "
+        f"{summary.customers:,} customers, {summary.orders:,} orders (CDNOW, re-dated to end {summary.today}), "
+        f"{summary.campaigns} campaigns; {report.created} new tasks today."
+    )
+    console.print(
+        f"Chat as a guide: [bold]scrm chat --as {summary.guide_code}[/bold]; a manager: {summary.manager_code} "
+        f"(English: {summary.en_manager_code}); admin: {summary.admin_code}  (with SCRM_DATABASE_URL={database})"
+    )
+    if serve_:
+        console.print(f"Playground: [bold]http://{host}:{port}/playground[/bold]  (Ctrl-C stops)")
+        serve(host=host, port=port, workers=1, migrate=False)
 
 
 @app.command()

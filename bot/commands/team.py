@@ -100,8 +100,9 @@ def handle(ctx: Context, args: Args) -> Reply:
     return Reply(
         title=ctx.say("团队任务（近 {n} 天）", "Team tasks (last {n} days)", n=args.days),
         table=table,
-        text=total,
-        footer=ctx.say(
+        footer=total
+        + "\n"
+        + ctx.say(
             "转化：完成任务后 {w} 天内下单；对照组：随机留出、不派任务的客户在同样 {w} 天内下单。",
             "Converted: ordered within {w} days after the task was done. Hold-out: customers randomly "
             "kept out of tasks, ordering within the same {w} days.",

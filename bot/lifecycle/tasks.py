@@ -36,6 +36,7 @@ from storage.models import (
     OrderItem,
     Staff,
     Tag,
+    TagGroup,
     Task,
 )
 from storage.upsert import insert_ignore
@@ -321,10 +322,12 @@ def _facts(
             .group_by(Order.customer_id)
         ):
             items[cid] = item
+        # Only tags from open groups are tastes (偏好); a tier such as VIP is not something to "like".
         for cid, tag in s.execute(
             select(CustomerTag.customer_id, func.min(Tag.name))
             .join(Tag, Tag.id == CustomerTag.tag_id)
-            .where(CustomerTag.customer_id.in_(chunk))
+            .join(TagGroup, TagGroup.id == Tag.group_id)
+            .where(CustomerTag.customer_id.in_(chunk), TagGroup.open.is_(True))
             .group_by(CustomerTag.customer_id)
         ):
             tags[cid] = tag

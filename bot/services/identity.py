@@ -170,26 +170,30 @@ def resolve(
 
     # Create one customer per group of new refs.
     roots = {groups.find(r) for r in refs}
-    new_roots = sorted(r for r in roots if r < 0)
+    # Batch order: the first new customer of a batch gets the lowest id.
+    new_roots = sorted((r for r in roots if r < 0), reverse=True)
     names: dict[int, str | None] = {}
+    extras: dict[int, dict[str, object]] = {}
     for claim, ref in zip(claims, refs, strict=True):
         root = groups.find(ref)
-        if root < 0 and claim.name and not names.get(root):
-            names[root] = claim.name
+        if root < 0:
+            if claim.name and not names.get(root):
+                names[root] = claim.name
+            extras.setdefault(root, claim.extra)
     created: dict[int, int] = {}
     if new_roots:
         phones = {groups.find(owner[p]): p[1] for p in owner if p[0] == "phone"}
-        for root in new_roots:
-            extra = next(
-                (c.extra for c, r in zip(claims, refs, strict=True) if groups.find(r) == root), {}
+        fresh = [
+            Customer(
+                **name_fields(names.get(root)),
+                **_phone_fields(phones.get(root)),
+                **extras.get(root, {}),
             )
-            customer = Customer(
-                **name_fields(names.get(root)), **_phone_fields(phones.get(root)), **extra
-            )
-            session.add(customer)
-            created[root] = 0
-            session.flush()
-            created[root] = customer.id
+            for root in new_roots
+        ]
+        session.add_all(fresh)
+        session.flush()  # one multi-row INSERT for the whole batch
+        created = {root: c.id for root, c in zip(new_roots, fresh, strict=True)}
 
     def real(ref: int) -> int:
         root = groups.find(ref)

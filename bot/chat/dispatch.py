@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import difflib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+
+from sqlalchemy.orm import Session
 
 from bot.chat import actors, state
 from bot.chat.text import split
@@ -25,6 +28,7 @@ from storage.base import utcnow
 from storage.db import Database
 
 log = logging.getLogger(__name__)
+ACTOR_TTL = 60.0  # seconds
 
 REFUSE_UNKNOWN = (
     "你还没有登记为员工，无法使用。请管理员运行 scrm staff add 工号 姓名 --wecom {uid}（或 --slack）登记你。\n"
@@ -43,6 +47,7 @@ class Dispatcher:
     ) -> None:
         self.db, self.settings, self.clock = db, settings, clock
         self.commands = commands if commands is not None else REGISTRY
+        self._actors: dict[tuple[str, str], tuple[float, Actor]] = {}
         self._by_name: dict[str, Command] = {}
         for cmd in self.commands:
             self._by_name[cmd.name] = cmd
@@ -54,7 +59,7 @@ class Dispatcher:
     def handle(self, message: IncomingMessage) -> Reply:
         now = self.clock()
         with self.db.uow() as uow:
-            actor = actors.resolve(uow.session, message)
+            actor = self._actor(uow.session, message)
             if actor is None:
                 return Reply(text=REFUSE_UNKNOWN.format(uid=message.user_id or "?"), kind="refusal")
             ctx = Context(actor, uow.session, self.settings, now, self.commands)
@@ -77,6 +82,20 @@ class Dispatcher:
                 )
             uow.commit()
             return reply
+
+    def _actor(self, session: Session, message: IncomingMessage) -> Actor | None:
+        """Staff lookups are cached briefly: a role or store change applies within a minute."""
+        key = (message.channel.value, message.user_id)
+        hit = self._actors.get(key)
+        now = time.monotonic()
+        if hit and hit[0] > now:
+            return hit[1]
+        actor = actors.resolve(session, message)
+        if actor is not None:
+            if len(self._actors) > 10_000:
+                self._actors.clear()
+            self._actors[key] = (now + ACTOR_TTL, actor)
+        return actor
 
     def _route(self, ctx: Context, message: IncomingMessage) -> Reply:
         tokens = split(message.text)
@@ -107,11 +126,12 @@ class Dispatcher:
                 text=f"{exc.text(ctx.actor.locale)}\n{cmd.usage(ctx.actor.locale)}", kind="usage"
             )
         try:
-            with ctx.session.begin_nested():
-                reply = cmd.handle(ctx, args)
+            reply = cmd.handle(ctx, args)
         except Ambiguous as exc:
+            ctx.session.rollback()  # whatever the command wrote so far is void
             return self._candidates(ctx, channel, user, cmd, tokens, exc)
         except NotFound as exc:
+            ctx.session.rollback()
             return Reply(
                 text=ctx.say(
                     "没有找到“{q}”（或不在你的客户范围内）。先用“搜 {q}”找一找。",
@@ -121,6 +141,7 @@ class Dispatcher:
                 kind="error",
             )
         except CommandError as exc:
+            ctx.session.rollback()
             return Reply(text=exc.text(ctx.actor.locale), kind="error")
         if cmd.takes_customer:
             state.clear(ctx.session, channel, user)

@@ -66,14 +66,18 @@ class Context:
         a = self.actor
         return scope.visible(a.role, a.staff_id, a.store_ids, self.settings.guide_scope)
 
-    def customer(self, query: str) -> Customer:
-        """The one customer ``query`` names within the actor's scope."""
+    def customer_id(self, query: str) -> int:
+        """The id of the one customer ``query`` names within the actor's scope."""
         hits = finder.find(self.session, query, self.scope)
         if not hits:
             raise NotFound(query)
         if len(hits) > 1:
             raise Ambiguous(query, hits)
-        customer = self.session.get(Customer, hits[0].id)
+        return hits[0].id
+
+    def customer(self, query: str) -> Customer:
+        """The one customer ``query`` names within the actor's scope."""
+        customer = self.session.get(Customer, self.customer_id(query))
         assert customer is not None
         return customer
 

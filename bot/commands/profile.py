@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.chat.types import Action, Field, Item, Reply
@@ -46,59 +46,72 @@ def parse(args: list[str]) -> Args:
     return Args(" ".join(args))
 
 
+# Built once: composing a statement costs more than running it on an indexed lookup.
+_HEAD = (
+    select(Customer, CustomerStats, Staff.name, Store.name)
+    .outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id)
+    .outerjoin(Staff, Staff.id == Customer.guide_id)
+    .outerjoin(Store, Store.id == Customer.store_id)
+    .where(Customer.id == bindparam("cid"))
+)
+_TAGS = (
+    select(TagGroup.name, Tag.name)
+    .join(Tag, Tag.group_id == TagGroup.id)
+    .join(CustomerTag, CustomerTag.tag_id == Tag.id)
+    .where(CustomerTag.customer_id == bindparam("cid"))
+    .order_by(TagGroup.name, Tag.name)
+)
+_LAST_ORDER = (
+    select(Order)
+    .where(Order.customer_id == bindparam("cid"))
+    .order_by(Order.ordered_at.desc())
+    .limit(1)
+)
+_ITEMS = select(OrderItem).where(OrderItem.order_id == bindparam("oid")).limit(5)
+_REMARK = (
+    select(GuideRelation.remark)
+    .where(GuideRelation.customer_id == bindparam("cid"), GuideRelation.remark.is_not(None))
+    .order_by((GuideRelation.staff_id == bindparam("sid")).desc())
+    .limit(1)
+)
+_NOTES = (
+    select(Interaction.occurred_at, Interaction.body, Staff.name)
+    .outerjoin(Staff, Staff.id == Interaction.staff_id)
+    .where(Interaction.customer_id == bindparam("cid"), Interaction.kind == "note")
+    .order_by(Interaction.occurred_at.desc())
+    .limit(3)
+)
+_TASKS = (
+    select(Task)
+    .where(Task.customer_id == bindparam("cid"), Task.status == "open")
+    .order_by(Task.day)
+)
+
+
 def _tags(session: Session, customer_id: int) -> dict[str, list[str]]:
-    rows = session.execute(
-        select(TagGroup.name, Tag.name)
-        .join(Tag, Tag.group_id == TagGroup.id)
-        .join(CustomerTag, CustomerTag.tag_id == Tag.id)
-        .where(CustomerTag.customer_id == customer_id)
-        .order_by(TagGroup.name, Tag.name)
-    )
     groups: dict[str, list[str]] = {}
-    for group, tag in rows:
+    for group, tag in session.execute(_TAGS, {"cid": customer_id}):
         groups.setdefault(group, []).append(tag)
     return groups
 
 
 def _last_order(session: Session, customer_id: int) -> tuple[Order | None, list[OrderItem]]:
-    order = session.scalars(
-        select(Order)
-        .where(Order.customer_id == customer_id)
-        .order_by(Order.ordered_at.desc())
-        .limit(1)
-    ).first()
+    order = session.scalars(_LAST_ORDER, {"cid": customer_id}).first()
     if order is None:
         return None, []
-    return order, list(
-        session.scalars(select(OrderItem).where(OrderItem.order_id == order.id).limit(5))
-    )
+    return order, list(session.scalars(_ITEMS, {"oid": order.id}))
 
 
 def handle(ctx: Context, args: Args) -> Reply:
     s = ctx.session
-    c: Customer = ctx.customer(args.customer)
-    stats = s.get(CustomerStats, c.id)
-    guide = s.get(Staff, c.guide_id) if c.guide_id else None
-    store = s.get(Store, c.store_id) if c.store_id else None
-    remark = s.scalar(
-        select(GuideRelation.remark)
-        .where(GuideRelation.customer_id == c.id, GuideRelation.remark.is_not(None))
-        .order_by((GuideRelation.staff_id == ctx.actor.staff_id).desc())
-        .limit(1)
-    )
+    head = s.execute(_HEAD, {"cid": ctx.customer_id(args.customer)}).one()
+    c: Customer = head[0]
+    stats: CustomerStats | None = head[1]
+    guide_name, store_name = head[2], head[3]
+    remark = s.scalar(_REMARK, {"cid": c.id, "sid": ctx.actor.staff_id})
     order, items = _last_order(s, c.id)
-    notes = s.execute(
-        select(Interaction.occurred_at, Interaction.body, Staff.name)
-        .outerjoin(Staff, Staff.id == Interaction.staff_id)
-        .where(Interaction.customer_id == c.id, Interaction.kind == "note")
-        .order_by(Interaction.occurred_at.desc())
-        .limit(3)
-    ).all()
-    tasks = list(
-        s.scalars(
-            select(Task).where(Task.customer_id == c.id, Task.status == "open").order_by(Task.day)
-        )
-    )
+    notes = s.execute(_NOTES, {"cid": c.id}).all()
+    tasks = list(s.scalars(_TASKS, {"cid": c.id}))
     audit.record(
         s,
         staff_id=ctx.actor.staff_id,
@@ -114,8 +127,8 @@ def handle(ctx: Context, args: Args) -> Reply:
         stage += f" — {describe(stats.stage_reason, ctx.actor.locale)}"
     fields = [
         Field(ctx.say("手机", "Phone"), finder.mask_phone(c.phone)),
-        Field(ctx.say("导购", "Guide"), guide.name if guide else "—"),
-        Field(ctx.say("门店", "Store"), store.name if store else "—"),
+        Field(ctx.say("导购", "Guide"), guide_name or "—"),
+        Field(ctx.say("门店", "Store"), store_name or "—"),
         Field(ctx.say("阶段", "Stage"), stage),
         Field("RFM", _rfm(stats)),
         Field(

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.services import stats
@@ -46,15 +46,19 @@ class Claim:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+_MERGED_INTO = select(Customer.merged_into).where(Customer.id == bindparam("cid"))
+_BY_IDENTITY = select(CustomerIdentity.customer_id).where(
+    CustomerIdentity.kind == bindparam("kind"), CustomerIdentity.value == bindparam("value")
+)
+
+
 def canonical_id(session: Session, customer_id: int) -> int | None:
     """Follow ``merged_into`` to the surviving customer (None if the id never existed)."""
     seen: set[int] = set()
     current: int | None = customer_id
     while current is not None and current not in seen:
         seen.add(current)
-        nxt = session.execute(
-            select(Customer.merged_into).where(Customer.id == current)
-        ).one_or_none()
+        nxt = session.execute(_MERGED_INTO, {"cid": current}).one_or_none()
         if nxt is None:
             return None
         if nxt[0] is None:
@@ -64,11 +68,7 @@ def canonical_id(session: Session, customer_id: int) -> int | None:
 
 
 def lookup(session: Session, kind: str, value: str) -> int | None:
-    found = session.scalar(
-        select(CustomerIdentity.customer_id).where(
-            CustomerIdentity.kind == kind, CustomerIdentity.value == value
-        )
-    )
+    found = session.scalar(_BY_IDENTITY, {"kind": kind, "value": value})
     return canonical_id(session, found) if found is not None else None
 
 

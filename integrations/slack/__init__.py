@@ -1,0 +1,1 @@
+"""Slack: render replies as Block Kit messages."""

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.api import customers, health, intake
 from bot.metrics import Metrics
+from bot.outbox import OutboxWorker, Sender
 from bot.settings import Settings
 from storage.db import Database
 
@@ -68,9 +72,21 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owns_db = db is None
         app.state.db = db or Database(settings.database_url)
+        pump = None
+        if app.state.senders and settings.outbox_worker:
+            worker = OutboxWorker(
+                app.state.db,
+                app.state.senders,
+                on_event=lambda channel, outcome: metrics.pushes.labels(channel, outcome).inc(),
+            )
+            pump = asyncio.create_task(_pump(worker))
         try:
             yield
         finally:
+            if pump is not None:
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
             if owns_db:
                 app.state.db.dispose()
 
@@ -105,4 +121,31 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         from integrations.console.playground import build_router
 
         app.include_router(build_router())
+    # Each enabled channel mounts its routes and hands back the sender its pushes go through.
+    senders: dict[str, Sender] = {}
+    if settings.wecom_enabled:
+        from integrations.wecom.wiring import mount as mount_wecom
+
+        senders["wecom"] = mount_wecom(app, settings)
+    if settings.wechat_enabled:
+        from integrations.wechat.wiring import mount as mount_wechat
+
+        senders["wechat"] = mount_wechat(app, settings)
+    if settings.slack_enabled:
+        from integrations.slack.wiring import mount as mount_slack
+
+        senders["slack"] = mount_slack(app, settings)
+    app.state.senders = senders
     return app
+
+
+async def _pump(worker: OutboxWorker) -> None:
+    """Send due pushes until cancelled; the synchronous worker runs in the thread pool."""
+    while True:
+        try:
+            sent = await run_in_threadpool(worker.run_once)
+        except Exception:
+            log.exception("outbox pump failed; retrying in 5 s")
+            await asyncio.sleep(5)
+            continue
+        await asyncio.sleep(0 if sent else 0.5)

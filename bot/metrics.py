@@ -21,6 +21,18 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
+        self.pushes = Counter(
+            "scrm_pushes_total",
+            "Outbox pushes by channel and outcome (sent, retried, dead)",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+        self.inbound = Counter(
+            "scrm_inbound_events_total",
+            "Inbound platform events by source and outcome (processed, duplicate, rejected)",
+            ["source", "outcome"],
+            registry=self.registry,
+        )
         self.intake_rows = Counter(
             "scrm_intake_rows_total",
             "Intake rows by kind and outcome (created, updated, unchanged, rejected)",

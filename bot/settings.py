@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     slack_api_base: str = "https://slack.com/api/"
     slack_digest_channel: str | None = None
 
+    outbox_worker: bool = True  # send pushes from this process (turn off on web-only replicas)
+    quiet_start: str = "21:00"  # no pushes to guides from this local time …
+    quiet_end: str = "09:00"  # … until this one
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("api_tokens", mode="before")

@@ -1,6 +1,7 @@
 """Every entity of the store (DESIGN.md, "The store"). Import models from here."""
 
 from storage.base import Base
+from storage.models.channels import ApiToken, DigestSubscription, JobRun, WechatFollower
 from storage.models.commerce import (
     Campaign,
     CampaignCoupon,
@@ -35,6 +36,7 @@ from storage.models.ops import (
 from storage.models.people import ManagerStore, Role, Staff, Store
 
 __all__ = [
+    "ApiToken",
     "AuditLog",
     "Base",
     "Campaign",
@@ -49,11 +51,13 @@ __all__ = [
     "CustomerMerge",
     "CustomerStats",
     "CustomerTag",
+    "DigestSubscription",
     "GuideRelation",
     "IdentityKind",
     "ImportRun",
     "InboxEvent",
     "Interaction",
+    "JobRun",
     "ManagerStore",
     "ModelFit",
     "Order",
@@ -66,4 +70,5 @@ __all__ = [
     "Tag",
     "TagGroup",
     "Task",
+    "WechatFollower",
 ]

@@ -80,9 +80,27 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                 on_event=lambda channel, outcome: metrics.pushes.labels(channel, outcome).inc(),
             )
             pump = asyncio.create_task(_pump(worker))
+        scheduler = None
+        if settings.scheduler:
+            from bot.scheduler.runtime import Runtime
+            from bot.scheduler.service import SchedulerService, runner_name
+
+            scheduler = SchedulerService(
+                Runtime(
+                    app.state.db,
+                    settings,
+                    runner_name(),
+                    metrics,
+                    dict(app.state.senders),
+                    app.state.hooks,
+                )
+            )
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                await run_in_threadpool(scheduler.stop)
             if pump is not None:
                 pump.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -123,6 +141,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.include_router(build_router())
     # Each enabled channel mounts its routes and hands back the sender its pushes go through.
     senders: dict[str, Sender] = {}
+    app.state.hooks = {}  # channel features the scheduler calls ("send_digest", "wecom_reconcile")
     if settings.wecom_enabled:
         from integrations.wecom.wiring import mount as mount_wecom
 

@@ -33,6 +33,19 @@ class Metrics:
             ["source", "outcome"],
             registry=self.registry,
         )
+        self.job_runs = Counter(
+            "scrm_job_runs_total",
+            "Scheduled job runs by job and outcome (ok, failed, missed)",
+            ["job", "status"],
+            registry=self.registry,
+        )
+        self.job_seconds = Histogram(
+            "scrm_job_seconds",
+            "Scheduled job duration",
+            ["job"],
+            buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900),
+            registry=self.registry,
+        )
         self.intake_rows = Counter(
             "scrm_intake_rows_total",
             "Intake rows by kind and outcome (created, updated, unchanged, rejected)",

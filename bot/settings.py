@@ -80,6 +80,17 @@ class Settings(BaseSettings):
     slack_api_base: str = "https://slack.com/api/"
     slack_digest_channel: str | None = None
 
+    # Scheduler (times are local, in the store's zone)
+    scheduler: bool = True  # `scrm serve` also runs the scheduler (one leader among replicas)
+    lifecycle_time: str = "02:00"
+    reconcile_time: str = "03:00"
+    morning_push_time: str = "09:30"
+    manager_summary_time: str = "18:30"
+    weekly_report_day: int = 0  # Monday
+    weekly_report_time: str = "09:00"
+    misfire_grace_minutes: int = 120  # a push missed by more than this is reported, not sent late
+    leader_poll_seconds: float = 10.0  # a standby checks the leader lock this often
+
     outbox_worker: bool = True  # send pushes from this process (turn off on web-only replicas)
     quiet_start: str = "21:00"  # no pushes to guides from this local time …
     quiet_end: str = "09:00"  # … until this one

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from typer.testing import CliRunner
 
 from bot.app import create_app
@@ -49,6 +49,8 @@ def _engine_db(database_url: str) -> Iterator[Database]:
 
 def _truncate(db: Database) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    if inspect(db.engine).has_table("apscheduler_jobs"):  # APScheduler owns this one
+        tables.append("apscheduler_jobs")
     with db.engine.begin() as conn:
         if db.dialect == "postgresql":
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
@@ -65,7 +67,8 @@ def db(_engine_db: Database) -> Database:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, api_tokens=[TOKEN], _env_file=None)  # type: ignore[call-arg]
+    # The scheduler thread is started only by the tests about it.
+    return Settings(database_url=database_url, api_tokens=[TOKEN], scheduler=False, _env_file=None)  # type: ignore[call-arg]
 
 
 @pytest.fixture

@@ -26,12 +26,16 @@ def resolve(session: Session, message: IncomingMessage) -> Actor | None:
     staff = session.scalar(select(Staff).where(column == message.user_id, Staff.active.is_(True)))
     if staff is None:
         return None
+    return from_staff(session, staff, message.channel)
+
+
+def from_staff(session: Session, staff: Staff, channel: Channel) -> Actor:
     return Actor(
         staff_id=staff.id,
         code=staff.code,
         name=staff.name,
         role=cast(Literal["guide", "manager", "admin"], staff.role),
         locale="en" if staff.locale == "en" else "zh",
-        channel=message.channel,
+        channel=channel,
         store_ids=scope.store_ids(session, staff),
     )

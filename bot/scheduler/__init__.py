@@ -1,0 +1,1 @@
+"""Scheduled jobs (APScheduler 3, SQLAlchemy job store), one leader among replicas."""

@@ -72,7 +72,9 @@ def test_scrm_serve_answers_health_ready_and_metrics(database_url: str, db: Data
 def test_readyz_says_what_to_do_when_migrations_are_pending(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     db = Database(url)
-    with TestClient(create_app(Settings(database_url=url, _env_file=None), db)) as c:  # type: ignore[call-arg]
+    with TestClient(
+        create_app(Settings(database_url=url, scheduler=False, _env_file=None), db)
+    ) as c:  # type: ignore[call-arg]
         r = c.get("/readyz")
         assert r.status_code == 503 and "scrm db upgrade" in r.json()["reason"]
         upgrade(url)
@@ -85,7 +87,9 @@ def test_readyz_says_what_to_do_when_migrations_are_pending(tmp_path: Path) -> N
 def test_readyz_reports_an_unreachable_database() -> None:
     url = "postgresql://nobody@127.0.0.1:1/none"
     db = Database(url, pool_pre_ping=False)
-    with TestClient(create_app(Settings(database_url=url, _env_file=None), db)) as c:  # type: ignore[call-arg]
+    with TestClient(
+        create_app(Settings(database_url=url, scheduler=False, _env_file=None), db)
+    ) as c:  # type: ignore[call-arg]
         r = c.get("/readyz")
         assert r.status_code == 503 and "database unreachable" in r.json()["reason"]
     db.dispose()

@@ -66,10 +66,18 @@ class SchedulerService:
 
     def _watch(self) -> None:
         while not self._stop.is_set():
-            leading = self.leadership.try_acquire()
-            if leading and self.scheduler is None:
-                self._lead()
-            elif not leading and self.scheduler is not None:
+            try:
+                leading = self.leadership.try_acquire()
+                if leading and self.scheduler is None:
+                    self._lead()
+                elif not leading and self.scheduler is not None:
+                    self._stand_down()
+            except Exception:
+                # e.g. the database is down or not migrated yet: stand down, try again later
+                log.exception(
+                    "scheduler could not start; retrying in %.0f s",
+                    self.rt.settings.leader_poll_seconds,
+                )
                 self._stand_down()
             self._stop.wait(self.rt.settings.leader_poll_seconds)
 
@@ -89,7 +97,11 @@ class SchedulerService:
         )
         sched.add_listener(self._on_missed, EVENT_JOB_MISSED)
         sched.start(paused=True)
-        self.install_jobs(sched)
+        try:
+            self.install_jobs(sched)
+        except Exception:
+            sched.shutdown(wait=False)
+            raise
         sched.resume()
         self.scheduler = sched  # published only once its jobs are in place
         log.info("scheduler started by %s", self.rt.runner)

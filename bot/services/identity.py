@@ -67,6 +67,19 @@ def canonical_id(session: Session, customer_id: int) -> int | None:
     return current
 
 
+def canonical_many(session: Session, ids: Iterable[int]) -> dict[int, int | None]:
+    """``canonical_id`` for many ids: one query per 900 ids; merge chains (rare) one by one."""
+    wanted = sorted(set(ids))
+    out: dict[int, int | None] = dict.fromkeys(wanted)
+    for start in range(0, len(wanted), 900):
+        chunk = wanted[start : start + 900]
+        for cid, merged_into in session.execute(
+            select(Customer.id, Customer.merged_into).where(Customer.id.in_(chunk))
+        ):
+            out[cid] = cid if merged_into is None else canonical_id(session, merged_into)
+    return out
+
+
 def lookup(session: Session, kind: str, value: str) -> int | None:
     found = session.scalar(_BY_IDENTITY, {"kind": kind, "value": value})
     return canonical_id(session, found) if found is not None else None
@@ -137,12 +150,11 @@ def resolve(
     all_pairs = {p for c in claims for p in c.pairs}
     owner = _existing(session, all_pairs)
     known = set(owner)
-    for cid in {c.customer_id for c in claims if c.customer_id} | set(owner.values()):
-        survivor = canonical_id(session, cid)
-        if survivor is not None and survivor != cid:
-            for pair, who in list(owner.items()):
-                if who == cid:
-                    owner[pair] = survivor
+    survivors = canonical_many(session, {c.customer_id for c in claims if c.customer_id} | set(owner.values()))
+    for pair, who in owner.items():
+        survivor = survivors.get(who)
+        if survivor is not None and survivor != who:
+            owner[pair] = survivor
 
     groups = _Groups()
     next_new = -1
@@ -150,7 +162,7 @@ def resolve(
     for claim in claims:
         mine: list[int] = [owner[p] for p in claim.pairs if p in owner]
         if claim.customer_id:
-            named = canonical_id(session, claim.customer_id)
+            named = survivors.get(claim.customer_id)
             if named is None:
                 raise UnknownCustomer(claim.customer_id)
             mine.append(named)

@@ -19,13 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import func, select
 
-from bot.chat.dispatch import Dispatcher  # noqa: E402
-from bot.chat.types import Channel, IncomingMessage  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from storage.db import Database  # noqa: E402
-from storage.models import Customer, Staff, TagGroup  # noqa: E402
+from bot.chat.dispatch import Dispatcher
+from bot.chat.types import Channel, IncomingMessage
+from bot.settings import Settings
+from storage.db import Database
+from storage.models import Customer, Staff, TagGroup
 
 
 def pct(values: list[float], q: float) -> float:
@@ -55,8 +55,11 @@ def main() -> None:
         samples = []
         while len(samples) < args.n:
             cid = rng.randint(1, max_id)
-            row = s.execute(select(Customer.name, Customer.phone, Customer.name_initials, Customer.guide_id)
-                            .where(Customer.id == cid, Customer.merged_into.is_(None))).first()
+            row = s.execute(
+                select(
+                    Customer.name, Customer.phone, Customer.name_initials, Customer.guide_id
+                ).where(Customer.id == cid, Customer.merged_into.is_(None))
+            ).first()
             if row and row.guide_id:
                 code = next((c for g, c in guides if g == row.guide_id), None)
                 if code:
@@ -66,8 +69,12 @@ def main() -> None:
     for i, (code, cid, row) in enumerate(samples):
         queries = {
             "profile": f"profile #{cid}",
-            "find": ["find " + (row.phone or ""), "find " + (row.phone or "")[-4:], f"find {row.name}",
-                     f"find {row.name_initials}"][i % 4],
+            "find": [
+                "find " + (row.phone or ""),
+                "find " + (row.phone or "")[-4:],
+                f"find {row.name}",
+                f"find {row.name_initials}",
+            ][i % 4],
             "tag": f"tag #{cid} 偏好:红色",
         }
         for name, text in queries.items():
@@ -81,7 +88,11 @@ def main() -> None:
     print("|---|---|---|---|")
     for name, values in results.items():
         p50, p99 = statistics.median(values), pct(values, 0.99)
-        out[name] = {"p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "max_ms": round(max(values), 2)}
+        out[name] = {
+            "p50_ms": round(p50, 2),
+            "p99_ms": round(p99, 2),
+            "max_ms": round(max(values), 2),
+        }
         print(f"| {name} | {p50:.1f} | {p99:.1f} | {max(values):.1f} |")
     if args.json:
         with args.json.open("a") as fh:

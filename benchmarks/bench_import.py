@@ -45,11 +45,15 @@ def refunds_for(data: Path, orders_file: Path, n: int | None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--database-url", required=True)
     ap.add_argument("--data", type=Path, default=Path("benchmarks/data/small"))
     ap.add_argument("--orders", type=int, default=None, help="import only the first N orders")
-    ap.add_argument("--chunk", type=int, default=2000, help="rows per committed chunk (scrm default)")
+    ap.add_argument(
+        "--chunk", type=int, default=2000, help="rows per committed chunk (scrm default)"
+    )
     ap.add_argument("--refunds", action="store_true", help="import the refunds afterwards")
     ap.add_argument("--json", type=Path, default=None, help="append the result to this JSONL file")
     args = ap.parse_args(argv)
@@ -71,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     run = timed_scrm(["import", "orders", str(orders_file), "--chunk", str(args.chunk)], env)
     run["orders_per_s"] = n_orders / run["seconds"]
     result["import_orders"] = run
-    print(f"  {run['orders_per_s']:,.0f} orders/s, peak {run['peak_rss_mb']:.0f} MB", file=sys.stderr)
+    print(
+        f"  {run['orders_per_s']:,.0f} orders/s, peak {run['peak_rss_mb']:.0f} MB", file=sys.stderr
+    )
     if args.refunds:
         refunds = refunds_for(args.data, orders_file, args.orders)
         n_refunds = sum(1 for _ in refunds.open("rb"))

@@ -106,7 +106,9 @@ def post_all(port: int, path: Path, size: int, concurrency: int) -> dict[str, ob
 
     def client() -> None:
         headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=300) as http:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=300
+        ) as http:
             while (item := work.get()) is not None:
                 rows, body = item
                 t0 = time.perf_counter()
@@ -161,7 +163,9 @@ def post_all(port: int, path: Path, size: int, concurrency: int) -> dict[str, ob
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--database-url", required=True)
     ap.add_argument("--data", type=Path, default=Path("benchmarks/data/small"))
     ap.add_argument("--orders", type=int, default=None, help="send only the first N orders")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -138,7 +139,9 @@ def load_reference(data: Path, env: dict[str, str], *, customers: bool = True) -
         kinds.append(("customers", "customers.jsonl"))
     for kind, name in kinds:
         out[kind] = timed_scrm(["import", kind, str(data / name)], env)
-        print(f"  loaded {kind}: {out[kind]['seconds']:.1f}s {out[kind]['summary']}", file=sys.stderr)  # type: ignore[index]
+        print(
+            f"  loaded {kind}: {out[kind]['seconds']:.1f}s {out[kind]['summary']}", file=sys.stderr
+        )  # type: ignore[index]
     return out
 
 
@@ -162,10 +165,8 @@ def tree_pids(pid: int) -> list[int]:
         p = todo.pop()
         pids.append(p)
         for task in Path(f"/proc/{p}/task").glob("*/children"):
-            try:
+            with contextlib.suppress(OSError):  # the process may exit while we look
                 todo.extend(int(c) for c in task.read_text().split())
-            except OSError:
-                pass
     return pids
 
 
@@ -186,7 +187,11 @@ def free_port() -> int:
 
 def machine() -> dict[str, str]:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor(),
     )
     mem_kb = status_line("/proc/meminfo", "MemTotal")
@@ -196,19 +201,38 @@ def machine() -> dict[str, str]:
         "ram_gb": f"{mem_kb / 1024 / 1024:.1f}",
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
+        "code": code_version(),
     }
     try:
         import psycopg
 
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres") as conn:
             info["postgresql"] = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-    except Exception:  # noqa: BLE001 - PostgreSQL is optional for a SQLite run
+    except Exception:  # PostgreSQL is optional for a SQLite run
         info["postgresql"] = "n/a"
     return info
 
 
+def code_version() -> str:
+    """The commit measured, and whether the work tree differed from it (it changes under us)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "bot", "storage"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return rev + ("+dirty" if dirty else "")
+
+
 def status_line(path: str, field: str) -> int:
-    for line in open(path):
+    for line in Path(path).read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0

@@ -184,7 +184,10 @@ def generate(p: Params, out: Path, *, log: bool = True) -> dict[str, object]:
     days = [start + timedelta(days=d) for d in range(p.days)]
 
     # Stores and staff: one manager and ``guides_per_store`` guides per store.
-    stores = [(f"S{i + 1:03d}", f"{city}{place}店", city) for i, (city, place, _) in enumerate(vocab.STORES)]
+    stores = [
+        (f"S{i + 1:03d}", f"{city}{place}店", city)
+        for i, (city, place, _) in enumerate(vocab.STORES)
+    ]
     n_stores = len(stores)
     store_codes = [s[0] for s in stores]
     store_p = np.array([s for _, _, s in vocab.STORES], dtype=float)
@@ -275,7 +278,9 @@ def generate(p: Params, out: Path, *, log: bool = True) -> dict[str, object]:
         raise SystemExit("could not place every repeat order; give more customers or years")
 
     if log:
-        print(f"customers: {C:,} ({buyers:,} buyers, {buyers - one_time:,} repeat)", file=sys.stderr)
+        print(
+            f"customers: {C:,} ({buyers:,} buyers, {buyers - one_time:,} repeat)", file=sys.stderr
+        )
     cust_sink = Sink(out / "customers.jsonl")
     genders = ("female", "male", None)
     for lo in range(0, C, 100_000):
@@ -375,7 +380,12 @@ def generate(p: Params, out: Path, *, log: bool = True) -> dict[str, object]:
         refund_share = rng.uniform(0.2, 0.7, n)
 
         # Plain lists: indexing them in the loop below is several times faster than numpy.
-        who_l, secs_l, store_l, credited_l = who.tolist(), secs.tolist(), store.tolist(), credited.tolist()
+        who_l, secs_l, store_l, credited_l = (
+            who.tolist(),
+            secs.tolist(),
+            store.tolist(),
+            credited.tolist(),
+        )
         n_items_l, sku_l, qty_l = n_items.tolist(), sku.tolist(), qty.tolist()
         line_paid_l, line_cost_l = line_paid.tolist(), line_cost.tolist()
         paid_l, discount_l, tagged_l = paid.tolist(), discount.tolist(), tagged.tolist()
@@ -504,14 +514,20 @@ def self_check() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--customers", type=int, default=20_000)
     ap.add_argument("--orders", type=int, default=200_000)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--years", type=int, default=3)
-    ap.add_argument("--end", type=date.fromisoformat, default=None, help="last day, YYYY-MM-DD (default today)")
+    ap.add_argument(
+        "--end", type=date.fromisoformat, default=None, help="last day, YYYY-MM-DD (default today)"
+    )
     ap.add_argument("--out", type=Path, default=Path("benchmarks/data/small"))
-    ap.add_argument("--self-check", action="store_true", help="check determinism and row validity, then exit")
+    ap.add_argument(
+        "--self-check", action="store_true", help="check determinism and row validity, then exit"
+    )
     args = ap.parse_args(argv)
     if args.self_check:
         return self_check()

@@ -131,7 +131,7 @@ def morning(zone: str) -> None:
                 )
                 pushed += 1
             uow.commit()
-        return f"{day}: {pushed} task lists pushed"
+        return f"{day}: {pushed} task lists queued (an already queued list is not queued again)"
 
     _recorded(f"morning:{zone}", work)
 

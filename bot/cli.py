@@ -304,6 +304,30 @@ def tasks_generate(
     )
 
 
+@tasks_app.command("push")
+def tasks_push() -> None:
+    """Generate today's lists and push each guide's list now (one push per guide and day)."""
+    from bot.scheduler import jobs
+    from bot.scheduler.runtime import Runtime, install
+    from storage.models import JobRun
+
+    settings = _settings()
+    db = _database(settings)
+    install(Runtime(db, settings, runner="cli"))
+    zones = {settings.timezone}
+    from storage.models import Store
+
+    with db.session() as s:
+        zones |= {z for z in s.scalars(select(Store.timezone).distinct()) if z}
+        before = s.scalar(select(JobRun.id).order_by(JobRun.id.desc()).limit(1)) or 0
+    for zone in sorted(zones):
+        jobs.morning(zone)
+    with db.session() as s:
+        for run in s.scalars(select(JobRun).where(JobRun.id > before).order_by(JobRun.id)):
+            console.print(f"{run.job_id}: {run.status} — {run.detail}")
+    db.dispose()
+
+
 @app.command()
 def demo(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
@@ -537,3 +561,26 @@ def scheduler_status() -> None:
 
 def main() -> None:
     app()
+
+
+slack_app = typer.Typer(help="Slack (Socket Mode for local development).", no_args_is_help=True)
+app.add_typer(slack_app, name="slack")
+
+
+@slack_app.command("socket")
+def slack_socket() -> None:
+    """Connect to Slack over Socket Mode (needs SCRM_SLACK_APP_TOKEN); no public URL needed."""
+    import asyncio
+
+    from integrations.slack.socket import run
+
+    settings = _settings()
+    _database(settings).dispose()  # migrate first, like serve
+    console.print("Slack Socket Mode: connecting… (Ctrl-C stops)")
+    try:
+        asyncio.run(run(settings))
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    except KeyboardInterrupt:
+        pass

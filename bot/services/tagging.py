@@ -6,13 +6,15 @@ only in groups marked open. Every change goes to the audit log.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from bot.outbox import enqueue
 from bot.services import audit
-from storage.models import CustomerTag, Tag, TagGroup
+from storage.models import CustomerIdentity, CustomerTag, Tag, TagGroup
 
 MAX_TAG = 30
 
@@ -101,6 +103,7 @@ def add(
     default_group: str,
 ) -> TagChange:
     result = TagChange()
+    pushed: list[int] = []
     for spec in dict.fromkeys(specs):
         group, tag, created = resolve(
             session, spec, may_create=True, is_manager=is_manager, default_group=default_group
@@ -115,8 +118,10 @@ def add(
             CustomerTag(customer_id=customer_id, tag_id=tag.id, source="manual", staff_id=staff_id)
         )
         result.changed.append(label)
+        pushed.append(tag.id)
     if result.changed:
         session.flush()
+        push_to_channels(session, customer_id, pushed)
         audit.record(
             session,
             staff_id=staff_id,
@@ -139,6 +144,7 @@ def remove(
     default_group: str,
 ) -> TagChange:
     result = TagChange()
+    pushed: list[int] = []
     for spec in dict.fromkeys(specs):
         group, tag, _ = resolve(
             session, spec, may_create=False, is_manager=False, default_group=default_group
@@ -150,7 +156,10 @@ def remove(
             )
         )
         (result.changed if gone.rowcount else result.unchanged).append(label)  # type: ignore[attr-defined]
+        if gone.rowcount:  # type: ignore[attr-defined]
+            pushed.append(tag.id)
     if result.changed:
+        push_to_channels(session, customer_id, pushed)
         audit.record(
             session,
             staff_id=staff_id,
@@ -160,3 +169,31 @@ def remove(
             tags=result.changed,
         )
     return result
+
+
+def push_to_channels(session: Session, customer_id: int, tag_ids: list[int]) -> None:
+    """Queue the change for the customer's chat platform, in this transaction.
+
+    Only WeCom has customer tags today: a customer known there (a WeCom external_userid)
+    gets a ``mark_tag`` push; the WeCom sender reads the customer's current tags when it
+    sends, so pushes that overtake each other still converge. Rows for a channel that is
+    not configured are never claimed by the outbox worker.
+    """
+    known = session.scalar(
+        select(CustomerIdentity.id)
+        .where(
+            CustomerIdentity.customer_id == customer_id,
+            CustomerIdentity.kind == "wecom_external_userid",
+        )
+        .limit(1)
+    )
+    if known is None or not tag_ids:
+        return
+    enqueue(
+        session,
+        channel="wecom",
+        kind="mark_tag",
+        target=f"customer:{customer_id}",
+        payload={"customer_id": customer_id, "tags": sorted(set(tag_ids))},
+        key=f"tag:{customer_id}:{uuid.uuid4().hex}",
+    )

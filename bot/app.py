@@ -154,6 +154,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         from integrations.slack.wiring import mount as mount_slack
 
         senders["slack"] = mount_slack(app, settings)
+        from integrations.slack.digest import send_digest
+
+        app.state.hooks["send_digest"] = send_digest
     app.state.senders = senders
     return app
 

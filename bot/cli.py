@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -485,7 +485,17 @@ def scheduler_run(ctx: typer.Context) -> None:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     db = _database(settings)
-    service = SchedulerService(Runtime(db, settings, runner_name()))
+    hooks: dict[str, Any] = {}
+    # The scheduler only enqueues; web replicas' outbox pumps send. Channel features it calls:
+    if settings.slack_enabled:
+        from integrations.slack.digest import send_digest
+
+        hooks["send_digest"] = send_digest
+    if settings.wecom_enabled:
+        from integrations.wecom.wiring import nightly_reconcile_hook
+
+        hooks["wecom_reconcile"] = nightly_reconcile_hook
+    service = SchedulerService(Runtime(db, settings, runner_name(), hooks=hooks))
     service.start()
     console.print(
         f"Scheduler {service.rt.runner} running (standby until it holds the leader lock). Ctrl-C stops."

@@ -1,1 +1,4 @@
-"""Slack: render replies as Block Kit messages."""
+"""Slack: signed events, slash commands, buttons, App Home, digests, and Block Kit rendering.
+
+``wiring.mount`` is the entry point; docs/slack.md is the admin's guide.
+"""

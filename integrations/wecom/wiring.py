@@ -78,11 +78,11 @@ def mount(app: FastAPI, settings: Settings) -> Sender:
     app.include_router(router)
     hooks = getattr(app.state, "hooks", None)
     if isinstance(hooks, dict):
-        hooks["wecom_reconcile"] = _nightly_reconcile  # the scheduler's nightly job
+        hooks["wecom_reconcile"] = nightly_reconcile_hook  # the scheduler's nightly job
     return WecomSender(WecomContext.build(lambda: app.state.db, settings))
 
 
-def _nightly_reconcile(db: Database, settings: Settings) -> str:
+def nightly_reconcile_hook(db: Database, settings: Settings) -> str:
     from integrations.wecom.tags import nightly_reconcile
 
     return "; ".join(nightly_reconcile(db, settings).lines()[:4])

@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.api import customers, health, intake
+from bot.api import campaigns, customers, health, intake
 from bot.metrics import Metrics
 from bot.outbox import OutboxWorker, Sender
 from bot.settings import Settings
@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(health.router)
     app.include_router(intake.router)
     app.include_router(customers.router)
+    app.include_router(campaigns.router)
     # The app factory is the composition root: it is the one place in bot/ that reaches into
     # integrations/, to mount each enabled channel's routes.
     if settings.playground_enabled:

@@ -92,7 +92,7 @@ def serve(
     )
 
 
-IMPORT_KINDS = ["orders", "refunds", "customers", "campaigns", "staff", "stores"]
+IMPORT_KINDS = ["orders", "refunds", "customers", "campaigns", "staff", "stores", "participants"]
 
 
 @app.command("import")

@@ -55,7 +55,9 @@ def _defaults(table: Table, given: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _stage(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> tuple[str, list[str]]:
+def _stage(
+    session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> tuple[str, list[str]]:
     """COPY ``rows`` into a per-connection temp table shaped like ``table``; return its name and columns."""
     extra = _defaults(table, list(rows[0].keys()))
     if extra:
@@ -72,11 +74,15 @@ def _stage(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) ->
     processors = [table.c[c].type.bind_processor(conn.dialect) for c in cols]
     with raw.cursor() as cur, cur.copy(f"COPY {stage} ({', '.join(cols)}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([p(row[c]) if p else row[c] for c, p in zip(cols, processors, strict=True)])
+            copy.write_row(
+                [p(row[c]) if p else row[c] for c, p in zip(cols, processors, strict=True)]
+            )
     return stage, cols
 
 
-def _merge_sql(table: Table, stage: str, cols: list[str], conflict: list[str], action: str, returning: str) -> str:
+def _merge_sql(
+    table: Table, stage: str, cols: list[str], conflict: list[str], action: str, returning: str
+) -> str:
     names = ", ".join(cols)
     return (
         f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
@@ -84,14 +90,18 @@ def _merge_sql(table: Table, stage: str, cols: list[str], conflict: list[str], a
     )
 
 
-def insert_ignore(session: Session, model: Any, rows: Sequence[Mapping[str, Any]], conflict: list[str]) -> None:
+def insert_ignore(
+    session: Session, model: Any, rows: Sequence[Mapping[str, Any]], conflict: list[str]
+) -> None:
     """INSERT … ON CONFLICT (conflict) DO NOTHING for every row."""
     if not rows:
         return
     if _use_copy(session, rows):
         table = _table(model)
         stage, cols = _stage(session, table, rows)
-        session.connection().exec_driver_sql(_merge_sql(table, stage, cols, conflict, "DO NOTHING", ""))
+        session.connection().exec_driver_sql(
+            _merge_sql(table, stage, cols, conflict, "DO NOTHING", "")
+        )
         return
     stmt = _insert(session, model).on_conflict_do_nothing(index_elements=conflict)
     for start in range(0, len(rows), CHUNK):
@@ -109,7 +119,9 @@ def insert_ignore_returning(
         table = _table(model)
         stage, names = _stage(session, table, rows)
         returning = " RETURNING " + ", ".join(c.key for c in cols)
-        result = session.connection().execute(text(_merge_sql(table, stage, names, conflict, "DO NOTHING", returning)))
+        result = session.connection().execute(
+            text(_merge_sql(table, stage, names, conflict, "DO NOTHING", returning))
+        )
         return list(result.all())
     stmt = _insert(session, model).on_conflict_do_nothing(index_elements=conflict).returning(*cols)
     for start in range(0, len(rows), CHUNK):
@@ -134,7 +146,9 @@ def upsert(
         session.connection().exec_driver_sql(_merge_sql(table, stage, cols, conflict, action, ""))
         return
     stmt = _insert(session, model)
-    stmt = stmt.on_conflict_do_update(index_elements=conflict, set_={c: getattr(stmt.excluded, c) for c in update})
+    stmt = stmt.on_conflict_do_update(
+        index_elements=conflict, set_={c: getattr(stmt.excluded, c) for c in update}
+    )
     for start in range(0, len(rows), CHUNK):
         session.execute(stmt, list(rows[start : start + CHUNK]))
 
@@ -153,9 +167,14 @@ def copy_rows(session: Session, model: Any, rows: Sequence[Mapping[str, Any]]) -
         raw = conn.connection.driver_connection
         assert raw is not None
         processors = [table.c[c].type.bind_processor(conn.dialect) for c in cols]
-        with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
+        with (
+            raw.cursor() as cur,
+            cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy,
+        ):
             for row in rows:
-                copy.write_row([p(row[c]) if p else row[c] for c, p in zip(cols, processors, strict=True)])
+                copy.write_row(
+                    [p(row[c]) if p else row[c] for c, p in zip(cols, processors, strict=True)]
+                )
         return
     for start in range(0, len(rows), CHUNK):
         session.execute(table.insert(), list(rows[start : start + CHUNK]))

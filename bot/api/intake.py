@@ -73,7 +73,13 @@ def _make_route(kind: str) -> None:
 
         def work() -> dict[str, Any]:
             with db.uow() as uow:
-                result = ingest(uow.session, kind, rows, tz=settings.tz)
+                result = ingest(
+                    uow.session,
+                    kind,
+                    rows,
+                    tz=settings.tz,
+                    task_days=settings.task_attribution_days,
+                )
                 uow.commit()
             for name, count in result.summary().items():
                 if name in {"created", "updated", "unchanged", "rejected"} and count:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from bot.commands import (
+    campaigns,
     done,
     find,
     help,
+    kpi,
     note,
     profile,
     segment,
@@ -31,4 +33,6 @@ REGISTRY: list[Command] = [
     skip.COMMAND,
     team.COMMAND,
     segment.COMMAND,
+    kpi.COMMAND,
+    campaigns.COMMAND,
 ]

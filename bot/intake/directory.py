@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from bot.intake import refs
 from bot.intake.batch import Pending, RowResult
 from bot.intake.rows import CampaignIn, CustomerIn, StaffIn, StoreIn
+from bot.kpi import hooks as kpi
 from bot.services import identity
 from bot.services.names import name_fields
 from storage.models import (
@@ -98,23 +99,46 @@ def write_customers(session: Session, batch: list[Pending[CustomerIn]]) -> None:
             todo.append(p)
     if not todo:
         return
-    resolved = identity.resolve(
-        session,
-        [identity.Claim(p.row.identity_pairs(), p.row.customer_id, p.row.name) for p in todo],
-        reason="customer identities",
-    )
+    claims = [
+        identity.Claim(
+            p.row.identity_pairs(),
+            p.row.customer_id,
+            p.row.name,
+            # New customers are born with these, so the update below is a no-op for them.
+            extra={
+                k: v
+                for k, v in (
+                    ("gender", p.row.gender),
+                    ("birthday", p.row.birthday),
+                    ("store_id", store_ids.get(p.row.store or "")),
+                    ("guide_id", staff_ids.get(p.row.guide or "")),
+                )
+                if v is not None
+            },
+        )
+        for p in todo
+    ]
+    resolved = identity.resolve(session, claims, reason="customer identities")
+    loaded: dict[int, Customer] = {}
+    ids = sorted(set(resolved.ids))
+    for start in range(0, len(ids), 900):
+        loaded.update(
+            (c.id, c)
+            for c in session.scalars(
+                select(Customer).where(Customer.id.in_(ids[start : start + 900]))
+            )
+        )
     relations = []
     for p, cid in zip(todo, resolved.ids, strict=True):
         r = p.row
-        customer = session.get(Customer, cid)
-        assert customer is not None
+        customer = loaded[cid]
         values: dict[str, Any] = {
             "gender": r.gender,
             "birthday": r.birthday,
             "store_id": store_ids.get(r.store or ""),
             "guide_id": staff_ids.get(r.guide or ""),
         }
-        if r.name:
+        if r.name and r.name != customer.name:
             values.update(name_fields(r.name))
         if r.phone:
             values.update(phone=r.phone, phone_last4=r.phone[-4:])
@@ -136,6 +160,7 @@ def write_customers(session: Session, batch: list[Pending[CustomerIn]]) -> None:
 
 def write_campaigns(session: Session, batch: list[Pending[CampaignIn]]) -> None:
     store_ids = refs.stores(session, (s for p in batch for s in p.row.stores))
+    changed: list[int] = []
     for p in batch:
         r = p.row
         for code in r.stores:
@@ -202,3 +227,6 @@ def write_campaigns(session: Session, batch: list[Pending[CampaignIn]]) -> None:
                     p.result.status = "updated"
         session.flush()
         p.result.id = campaign.id
+        if p.result.status != "unchanged":
+            changed.append(campaign.id)
+    kpi.campaigns_changed(session, changed)  # re-credit the orders they may win or lose

@@ -94,6 +94,7 @@ def import_file(
     chunk_size: int = 2000,
     progress: Callable[[int], None] | None = None,
     crash_after_chunks: int | None = None,
+    task_days: int | None = None,
 ) -> ImportReport:
     """Import ``path``; ``crash_after_chunks`` exists for the crash test only."""
     digest = sha256(path)
@@ -119,7 +120,7 @@ def import_file(
         nonlocal chunks_done
         good = [(n, r) for n, r in chunk if not isinstance(r, _BadLine)]
         with db.uow() as uow:
-            result = ingest(uow.session, kind, [r for _, r in good], tz=tz)
+            result = ingest(uow.session, kind, [r for _, r in good], tz=tz, task_days=task_days)
             run = uow.session.get(ImportRun, run_id)
             assert run is not None
             run.rows_done = seen

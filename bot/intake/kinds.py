@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from bot.intake import directory, orders
 from bot.intake.batch import BatchResult, Writer, run_batch
 from bot.intake.rows import CampaignIn, CustomerIn, OrderIn, RefundIn, StaffIn, StoreIn
+from bot.kpi import config as kpi_config
+from bot.kpi import participants
 
 
 @dataclass(frozen=True)
@@ -37,13 +39,27 @@ KINDS: dict[str, Kind] = {
         Kind("campaigns", CampaignIn, directory.write_campaigns, lambda r: r.code),
         Kind("orders", OrderIn, orders.write_orders, lambda r: r.order_no),
         Kind("refunds", RefundIn, orders.write_refunds, lambda r: r.refund_no),
+        Kind(
+            "participants",
+            participants.ParticipantIn,
+            participants.write_participants,
+            participants.key,
+        ),
     )
 }
 
 
 def ingest(
-    session: Session, kind: str, rows: Sequence[Any], *, tz: tzinfo, offset: int = 0
+    session: Session,
+    kind: str,
+    rows: Sequence[Any],
+    *,
+    tz: tzinfo,
+    offset: int = 0,
+    task_days: int | None = None,
 ) -> BatchResult:
     """Validate and write one batch of ``kind`` in the caller's transaction (not committed)."""
     spec = KINDS[kind]
+    # KPI facts follow the caller's zone and, when given, the task attribution window.
+    kpi_config.use(session, tz=tz, task_days=task_days)
     return run_batch(session, spec.schema, rows, spec.writer, tz=tz, key=spec.key, offset=offset)

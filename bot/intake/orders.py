@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.intake import refs
 from bot.intake.batch import Pending
 from bot.intake.rows import OrderIn, RefundIn
+from bot.kpi import hooks as kpi
 from bot.services import identity, stats
 from storage.base import utcnow
 from storage.models import Order, OrderItem, Refund
-from storage.upsert import insert_ignore_returning
+from storage.upsert import copy_rows, insert_ignore_returning
 
 # A clock a little off should not reject a real order; a year in the future is a typo.
 FUTURE_SLACK = timedelta(days=1)
@@ -28,7 +29,11 @@ def _existing(session: Session, column: Any, keys: list[str]) -> set[str]:
 
 
 def _live(session: Session, ids: set[int]) -> set[int]:
-    return {cid for cid in ids if identity.canonical_id(session, cid) is not None}
+    return {
+        cid
+        for cid, survivor in identity.canonical_many(session, ids).items()
+        if survivor is not None
+    }
 
 
 def write_orders(session: Session, batch: list[Pending[OrderIn]]) -> None:
@@ -118,8 +123,9 @@ def write_orders(session: Session, batch: list[Pending[OrderIn]]) -> None:
             for it in p.row.items
         )
     if items:
-        session.execute(insert(OrderItem), items)
+        copy_rows(session, OrderItem, items)
     stats.apply_orders(session, fresh)
+    kpi.orders_added(session, list(inserted.values()))  # attribution, task conversions, facts
 
 
 def write_refunds(session: Session, batch: list[Pending[RefundIn]]) -> None:
@@ -213,3 +219,4 @@ def write_refunds(session: Session, batch: list[Pending[RefundIn]]) -> None:
             [{"oid": oid, "amount": amount} for oid, amount in delta.items()],
         )
         stats.recompute(session, customers)
+        kpi.refunds_added(session, list(inserted.values()))  # refunds follow their order

@@ -150,7 +150,9 @@ def resolve(
     all_pairs = {p for c in claims for p in c.pairs}
     owner = _existing(session, all_pairs)
     known = set(owner)
-    survivors = canonical_many(session, {c.customer_id for c in claims if c.customer_id} | set(owner.values()))
+    survivors = canonical_many(
+        session, {c.customer_id for c in claims if c.customer_id} | set(owner.values())
+    )
     for pair, who in owner.items():
         survivor = survivors.get(who)
         if survivor is not None and survivor != who:
@@ -337,3 +339,6 @@ def merge(session: Session, *, source_id: int, target_id: int, reason: str) -> N
     )
     session.flush()
     stats.recompute(session, [target_id])
+    from bot.kpi import hooks as kpi_hooks  # deferred: the KPI package builds on this module
+
+    kpi_hooks.customers_merged(session, [source_id, target_id])

@@ -23,7 +23,7 @@ from storage.models.customers import (
     Tag,
     TagGroup,
 )
-from storage.models.kpi import CampaignAllocation, CampaignDay
+from storage.models.kpi import CampaignAllocation, CampaignDay, KpiMark
 from storage.models.ops import (
     AuditLog,
     ConversationState,
@@ -58,6 +58,7 @@ __all__ = [
     "InboxEvent",
     "Interaction",
     "JobRun",
+    "KpiMark",
     "ManagerStore",
     "ModelFit",
     "Order",

@@ -4,8 +4,9 @@ A KPI query reads these and never the order table (docs/kpis.md). Two tables:
 
 - ``campaign_days``: one row per campaign, local day, store and guide with additive sums
   (orders, sales, refunds …) and user counts. A customer is counted once per campaign, in
-  the cell of their first credited order (buyer counts) or of their registration
-  (registered/targeted counts), so a breakdown's rows add up to its total.
+  the cell of their first credited order (buyer counts) or of their registration (the
+  funnel: registered, targeted, touched, and targets who purchased), so a breakdown's rows
+  add up to its total.
 - ``campaign_allocations``: per campaign and customer, which cells that customer is counted
   in and for what, so a later change (a refund, a second order, a merge, a re-attribution)
   moves exactly their counts.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.base import Base, BigId
@@ -43,12 +44,13 @@ DAY_MEASURES = (
     "refund_cost_cents",
     "registered",
     "targeted",
+    "touched",
+    "targeted_buyers",
+    "targeted_repeat_buyers",
     "buyers",
     "new_buyers",
     "repeat_buyers",
     "refund_buyers",
-    "targeted_buyers",
-    "targeted_repeat_buyers",
 )
 
 
@@ -80,16 +82,18 @@ class CampaignDay(Base):
     refund_cents: Mapped[int] = _count()
     refund_units: Mapped[int] = _count()
     refund_cost_cents: Mapped[int] = _count()
-    # customers, on the day of registration (or the campaign's first day for a target)
+    # targets and how far they went (the funnel), on the day of registration (or the
+    # campaign's first day) under their home store and guide: one cohort per cell
     registered: Mapped[int] = _count()
     targeted: Mapped[int] = _count()
+    touched: Mapped[int] = _count()
+    targeted_buyers: Mapped[int] = _count()
+    targeted_repeat_buyers: Mapped[int] = _count()
     # customers, on the day, store and guide of their first credited order
     buyers: Mapped[int] = _count()
     new_buyers: Mapped[int] = _count()
     repeat_buyers: Mapped[int] = _count()
     refund_buyers: Mapped[int] = _count()
-    targeted_buyers: Mapped[int] = _count()
-    targeted_repeat_buyers: Mapped[int] = _count()
 
 
 class CampaignAllocation(Base):
@@ -108,6 +112,9 @@ class CampaignAllocation(Base):
     reg_guide_id: Mapped[int] = mapped_column(BigId, default=NONE)
     registered: Mapped[bool] = mapped_column(Boolean, default=False)
     targeted: Mapped[bool] = mapped_column(Boolean, default=False)
+    touched: Mapped[bool] = mapped_column(Boolean, default=False)
+    targeted_buyer: Mapped[bool] = mapped_column(Boolean, default=False)
+    targeted_repeat_buyer: Mapped[bool] = mapped_column(Boolean, default=False)
     buy_day: Mapped[date | None] = mapped_column(Date)
     buy_store_id: Mapped[int] = mapped_column(BigId, default=NONE)
     buy_guide_id: Mapped[int] = mapped_column(BigId, default=NONE)
@@ -115,5 +122,12 @@ class CampaignAllocation(Base):
     new_buyer: Mapped[bool] = mapped_column(Boolean, default=False)
     repeat_buyer: Mapped[bool] = mapped_column(Boolean, default=False)
     refund_buyer: Mapped[bool] = mapped_column(Boolean, default=False)
-    targeted_buyer: Mapped[bool] = mapped_column(Boolean, default=False)
-    targeted_repeat_buyer: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class KpiMark(Base):
+    """How far a catch-up has read an append-only log (the last interaction id folded in)."""
+
+    __tablename__ = "kpi_marks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigId, default=0)

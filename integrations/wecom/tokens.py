@@ -88,6 +88,15 @@ class DbTokens:
                     .where(
                         ApiToken.key == key,
                         or_(ApiToken.refreshing_until.is_(None), ApiToken.refreshing_until < now),
+                        # Still stale: PostgreSQL re-checks this on the newest row version,
+                        # so a worker that read before another stored a fresh token takes
+                        # nothing here, loops, and reads that token instead of fetching again.
+                        or_(
+                            ApiToken.value.is_(None),
+                            ApiToken.expires_at.is_(None),
+                            ApiToken.expires_at <= now,
+                            *([ApiToken.value == stale] if stale else []),
+                        ),
                     )
                     .values(refreshing_until=now + timedelta(seconds=LOCK_SECONDS))
                     .execution_options(synchronize_session=False)

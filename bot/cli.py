@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -17,9 +16,13 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
-from sqlalchemy import case, select
+from sqlalchemy import select
 
-from bot.settings import Settings
+from bot.cli_common import console, err
+from bot.cli_common import database as _database
+from bot.cli_common import now_for as _now_for
+from bot.cli_common import settings_or_exit as _settings
+from bot.cli_ops import scheduler_app, slack_app, wecom_app
 
 app = typer.Typer(
     help="scrm-assistant: chat-ops SCRM for WeCom, WeChat and Slack.", no_args_is_help=True
@@ -27,30 +30,12 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 staff_app = typer.Typer(help="Staff (guides, managers, admins).", no_args_is_help=True)
 tasks_app = typer.Typer(help="Daily guide task lists.", no_args_is_help=True)
-scheduler_app = typer.Typer(help="Scheduled jobs (run standalone, or inside `scrm serve`).")
 app.add_typer(db_app, name="db")
 app.add_typer(staff_app, name="staff")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(scheduler_app, name="scheduler")
-console = Console()
-err = Console(stderr=True)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        err.print(f"[red]Configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-
-
-def _database(settings: Settings, *, upgrade: bool = True):  # type: ignore[no-untyped-def]
-    from storage.db import Database
-    from storage.migrate import upgrade as run_upgrade
-
-    if upgrade:
-        run_upgrade(settings.database_url)
-    return Database(settings.database_url)
+app.add_typer(wecom_app, name="wecom")
+app.add_typer(slack_app, name="slack")
 
 
 @db_app.command("upgrade")
@@ -218,22 +203,6 @@ def staff_list(role: Annotated[str | None, typer.Option(help="Only this role")] 
                 member.locale,
             )
     console.print(table)
-
-
-def _now_for(settings: Settings, day: str | None):  # type: ignore[no-untyped-def]
-    """ "Now" for a run: the current time, or the end of the given local day."""
-    from datetime import date, datetime, time
-
-    from storage.base import utcnow
-
-    if day is None:
-        return utcnow()
-    try:
-        d = date.fromisoformat(day)
-    except ValueError as exc:
-        err.print(f"[red]{day!r} is not a date;[/red] write it as YYYY-MM-DD.")
-        raise typer.Exit(2) from exc
-    return datetime.combine(d, time(23, 59, 59), settings.tz)
 
 
 @app.command()
@@ -421,176 +390,5 @@ def chat(
         db.dispose()
 
 
-wecom_app = typer.Typer(help="WeCom customer contacts and tags.", no_args_is_help=True)
-app.add_typer(wecom_app, name="wecom")
-
-
-def _wecom():  # type: ignore[no-untyped-def]
-    settings = _settings()
-    if not settings.wecom_enabled:
-        err.print("WeCom is not configured: set SCRM_WECOM_CORP_ID, _SECRET, _TOKEN and _AES_KEY.")
-        raise typer.Exit(2)
-    from integrations.wecom.sender import WecomContext
-
-    db = _database(settings)
-    return db, WecomContext.build(lambda: db, settings)
-
-
-@wecom_app.command("sync")
-def wecom_sync() -> None:
-    """Full customer-contact sync: every follow user's contacts, relations and tags."""
-    from integrations.wecom.contacts import sync_all
-
-    db, ctx = _wecom()
-    try:
-        with Progress(TextColumn("follow users"), BarColumn(), MofNCompleteColumn()) as bar:
-            task = bar.add_task("sync", total=None)
-            report = sync_all(
-                ctx, lambda done, total: bar.update(task, completed=done, total=total)
-            )
-        console.print(
-            f"{report.follow_users} follow users, {report.contacts} contacts, "
-            f"{report.relations} relations ({report.pages} pages)"
-        )
-    finally:
-        db.dispose()
-
-
-@wecom_app.command("reconcile")
-def wecom_reconcile() -> None:
-    """Compare local and WeCom tags and contacts, repair the drift, and report it."""
-    from integrations.wecom.tags import reconcile
-
-    db, ctx = _wecom()
-    try:
-        for line in reconcile(ctx).lines():
-            console.print(line)
-    finally:
-        db.dispose()
-
-
-@scheduler_app.callback(invoke_without_command=True)
-def scheduler_run(ctx: typer.Context) -> None:
-    """Run the scheduler in this process until Ctrl-C (one leader among all that run it)."""
-    if ctx.invoked_subcommand is not None:
-        return
-    import signal
-    import threading
-
-    from bot.scheduler.runtime import Runtime
-    from bot.scheduler.service import SchedulerService, runner_name
-
-    settings = _settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    db = _database(settings)
-    hooks: dict[str, Any] = {}
-    # The scheduler only enqueues; web replicas' outbox pumps send. Channel features it calls:
-    if settings.slack_enabled:
-        from integrations.slack.digest import send_digest
-
-        hooks["send_digest"] = send_digest
-    if settings.wecom_enabled:
-        from integrations.wecom.wiring import nightly_reconcile_hook
-
-        hooks["wecom_reconcile"] = nightly_reconcile_hook
-    service = SchedulerService(Runtime(db, settings, runner_name(), hooks=hooks))
-    service.start()
-    console.print(
-        f"Scheduler {service.rt.runner} running (standby until it holds the leader lock). Ctrl-C stops."
-    )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        service.stop()
-        db.dispose()
-
-
-@scheduler_app.command("status")
-def scheduler_status() -> None:
-    """List the scheduled jobs with their next and last runs, and the current leader."""
-    from sqlalchemy import func, inspect
-
-    from bot.scheduler.leader import current_leader
-    from storage.models import JobRun
-
-    settings = _settings()
-    db = _database(settings)
-    console.print(f"Leader: {current_leader(db) or 'none (no scheduler is running)'}")
-    table = Table("job", "next run (local)", "last run", "last status", "runs", "failed", "missed")
-    next_runs: dict[str, str] = {}
-    if inspect(db.engine).has_table("apscheduler_jobs"):
-        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-
-        store = SQLAlchemyJobStore(engine=db.engine, tablename="apscheduler_jobs")
-        for job in store.get_all_jobs():
-            when = job.next_run_time
-            next_runs[job.id] = (
-                when.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if when else "paused"
-            )
-    with db.session() as s:
-        stats = {
-            job_id: (last, count, failed, missed)
-            for job_id, last, count, failed, missed in s.execute(
-                select(
-                    JobRun.job_id,
-                    func.max(JobRun.started_at),
-                    func.count(),
-                    func.sum(case((JobRun.status == "failed", 1), else_=0)),
-                    func.sum(case((JobRun.status == "missed", 1), else_=0)),
-                ).group_by(JobRun.job_id)
-            )
-        }
-        last_status = {
-            job_id: status
-            for job_id, status in s.execute(
-                select(JobRun.job_id, JobRun.status).where(
-                    JobRun.id.in_(select(func.max(JobRun.id)).group_by(JobRun.job_id))
-                )
-            )
-        }
-    for job_id in sorted(set(next_runs) | set(stats)):
-        last, count, failed, missed = stats.get(job_id, (None, 0, 0, 0))
-        table.add_row(
-            job_id,
-            next_runs.get(job_id, "—"),
-            last.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if last else "—",
-            last_status.get(job_id, "—"),
-            str(count),
-            str(failed or 0),
-            str(missed or 0),
-        )
-    console.print(table)
-    db.dispose()
-
-
 def main() -> None:
     app()
-
-
-slack_app = typer.Typer(help="Slack (Socket Mode for local development).", no_args_is_help=True)
-app.add_typer(slack_app, name="slack")
-
-
-@slack_app.command("socket")
-def slack_socket() -> None:
-    """Connect to Slack over Socket Mode (needs SCRM_SLACK_APP_TOKEN); no public URL needed."""
-    import asyncio
-
-    from integrations.slack.socket import run
-
-    settings = _settings()
-    _database(settings).dispose()  # migrate first, like serve
-    console.print("Slack Socket Mode: connecting… (Ctrl-C stops)")
-    try:
-        asyncio.run(run(settings))
-    except RuntimeError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
-    except KeyboardInterrupt:
-        pass

@@ -8,7 +8,8 @@
 - A send either succeeds (row ``sent``), fails for now (retried with exponential backoff and
   full jitter, up to ``max_attempts``), or fails for good (``dead``, with a metric and a log
   line). A network error after the request left us is ambiguous: the next attempt is marked
-  ``redelivery`` so the sender can use the platform's duplicate check.
+  ``redelivery`` so the sender can use the platform's duplicate check, and so is the next
+  attempt of a row whose worker died mid-send (its lease ran out with no outcome).
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ class Outgoing:
     target: str
     payload: dict[str, Any]
     attempt: int
+    # True when an earlier attempt may have reached the platform: it ended in an ambiguous
+    # network error, or its worker died mid-send (the lease ran out with no outcome).
     redelivery: bool
+    created_at: datetime | None = None
 
 
 class Sender(Protocol):
@@ -141,6 +145,15 @@ class OutboxWorker:
             ids = list(s.scalars(due))
             if not ids:
                 return []
+            # A row still holding an expired lease was claimed by a worker that never
+            # reported back (killed mid-send): its message may already be out.
+            interrupted = set(
+                s.scalars(
+                    select(OutboxMessage.id).where(
+                        OutboxMessage.id.in_(ids), OutboxMessage.locked_until.is_not(None)
+                    )
+                )
+            )
             s.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_(ids))
@@ -161,7 +174,9 @@ class OutboxWorker:
                     r.target,
                     dict(r.payload),
                     r.attempts,
-                    bool(r.last_error and r.last_error.startswith("ambiguous:")),
+                    r.id in interrupted
+                    or bool(r.last_error and r.last_error.startswith("ambiguous:")),
+                    r.created_at,
                 )
                 for r in rows
             ]
@@ -186,7 +201,8 @@ class OutboxWorker:
         try:
             sender.send(m)
         except Retry as exc:
-            self._failed(m, str(exc), exc.after, ambiguous=exc.ambiguous)
+            # Once a message may be out, every later attempt is a redelivery.
+            self._failed(m, str(exc), exc.after, ambiguous=exc.ambiguous or m.redelivery)
             return
         except Permanent as exc:
             self._dead(m, str(exc))

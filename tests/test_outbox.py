@@ -121,6 +121,23 @@ def test_a_crashed_claim_is_taken_over_after_the_lease(db: Database) -> None:
     clock.advance(31)
     other.drain()
     assert rec.sent == ["x"]
+    # the dead worker may have sent it: the sender is told, to check the platform first
+    assert rec.attempts == [("x", 2, True)]
+
+
+def test_a_redelivery_stays_one_after_a_plain_failure(db: Database) -> None:
+    clock = Clock()
+    _push(db, "y")
+    clock.advance(1)
+    OutboxWorker(db, {"wecom": Recorder()}, lease=30, clock=clock).claim()  # dies mid-send
+    clock.advance(31)
+    rec = Recorder({"y": [Retry("45009 rate limited", after=1)]})
+    worker = OutboxWorker(db, {"wecom": rec}, lease=30, clock=clock)
+    worker.drain()
+    clock.advance(2)
+    worker.drain()
+    assert rec.attempts == [("y", 2, True), ("y", 3, True)]
+    assert rec.sent == ["y"]
 
 
 def test_two_workers_never_send_the_same_push(db: Database) -> None:

@@ -21,7 +21,7 @@ from bot.commands.base import Context
 from bot.lifecycle import recompute
 from bot.lifecycle.tasks import generate
 from bot.outbox import OutboxWorker
-from bot.scheduler import runtime
+from bot.scheduler import runs, runtime
 from bot.scheduler.pushes import push_reply
 from storage.models import JobRun, Staff, Store, Task
 
@@ -31,11 +31,13 @@ log = logging.getLogger(__name__)
 def _recorded(job_id: str, work: Callable[[runtime.Runtime], str]) -> None:
     rt = runtime.get()
     started = time.perf_counter()
+    claimed = runs.current.get()  # the row the scheduler wrote down before running us
     with rt.db.uow() as uow:
-        run = JobRun(
-            job_id=job_id, scheduled_for=rt.clock(), started_at=rt.clock(), runner=rt.runner
-        )
-        uow.session.add(run)
+        run = uow.session.get(JobRun, claimed[0]) if claimed else None
+        if run is None:  # run by hand (CLI, tests): a row of its own
+            run = JobRun(job_id=job_id, scheduled_for=rt.clock())
+            uow.session.add(run)
+        run.status, run.started_at, run.runner = "running", rt.clock(), rt.runner
         uow.commit()
         run_id = run.id
     status, detail = "ok", ""
@@ -212,19 +214,30 @@ def missed(job_id: str, scheduled: datetime) -> None:
     """Called by the service when a run fell outside the grace period: record and tell admins."""
     rt = runtime.get()
     now = rt.clock()
+    detail = "the process was down past the grace period; not sent late"
     with rt.db.uow() as uow:
         s = uow.session
-        s.add(
-            JobRun(
-                job_id=job_id,
-                scheduled_for=scheduled,
-                started_at=now,
-                finished_at=now,
-                status="missed",
-                runner=rt.runner,
-                detail="the process was down past the grace period; not sent late",
+        left = s.scalars(
+            select(JobRun).where(
+                JobRun.job_id == job_id,
+                JobRun.scheduled_for == scheduled,
+                JobRun.status.in_(runs.UNFINISHED),
             )
-        )
+        ).all()
+        for row in left:  # written down before the run (see bot.scheduler.runs)
+            row.status, row.finished_at, row.detail = "missed", now, detail
+        if not left:
+            s.add(
+                JobRun(
+                    job_id=job_id,
+                    scheduled_for=scheduled,
+                    started_at=now,
+                    finished_at=now,
+                    status="missed",
+                    runner=rt.runner,
+                    detail=detail,
+                )
+            )
         local = scheduled.astimezone(rt.settings.tz).strftime("%Y-%m-%d %H:%M")
         text = (
             f"定时任务 {job_id} 在 {local} 错过了（服务停机超过宽限期），没有补发。\n"

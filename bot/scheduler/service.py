@@ -4,6 +4,8 @@ only by the leader, with jobs rebuilt from settings at start-up (``replace_exist
 Missed runs: ``coalesce`` folds a backlog into one run, and ``misfire_grace_time`` lets a run
 missed by a restart still happen once, within the grace period. Beyond it APScheduler
 reports EVENT_JOB_MISSED: we record the miss and tell the admins instead of pushing late.
+A leader killed in the middle of a run is covered by ``bot.scheduler.runs``: every run is
+written down before it starts, and the next leader finishes what was left.
 """
 
 from __future__ import annotations
@@ -12,19 +14,19 @@ import logging
 import os
 import socket
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
-from bot.scheduler import jobs, runtime
+from bot.scheduler import jobs, runs, runtime
 from storage.models import DigestSubscription, Store
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,22 @@ JOBSTORE_TABLE = "apscheduler_jobs"
 
 def runner_name() -> str:
     return f"scrm-scheduler@{socket.gethostname()}:{os.getpid()}"
+
+
+def _add_keeping_overdue(
+    sched: BaseScheduler, now: datetime, func: Any, trigger: Any, *, id: str, **kwargs: Any
+) -> None:
+    """Add or replace a job built from settings. Replacing recomputes the next run from now,
+    which would silently drop a run missed while we were down; an overdue run time is kept,
+    so misfire_grace_time and coalesce decide: run once, or report missed."""
+    existing = sched.get_job(id)
+    if (
+        existing is not None
+        and existing.next_run_time is not None
+        and existing.next_run_time <= now
+    ):
+        kwargs["next_run_time"] = existing.next_run_time
+    sched.add_job(func, trigger, id=id, replace_existing=True, **kwargs)
 
 
 def _at(text: str) -> dict[str, int]:
@@ -85,9 +103,11 @@ class SchedulerService:
         s = self.rt.settings
         sched = BackgroundScheduler(
             jobstores={
-                "default": SQLAlchemyJobStore(engine=self.rt.db.engine, tablename=JOBSTORE_TABLE)
+                "default": runs.SharedEngineJobStore(
+                    engine=self.rt.db.engine, tablename=JOBSTORE_TABLE
+                )
             },
-            executors={"default": ThreadPoolExecutor(4)},
+            executors={"default": runs.RecordingExecutor(self.rt.db, self.rt.runner, 4)},
             job_defaults={
                 "coalesce": True,
                 "max_instances": 1,
@@ -99,6 +119,13 @@ class SchedulerService:
         sched.start(paused=True)
         try:
             self.install_jobs(sched)
+            runs.recover(
+                self.rt.db,
+                sched,
+                datetime.now(s.tz),
+                timedelta(minutes=s.misfire_grace_minutes),
+                jobs.missed,
+            )
         except Exception:
             sched.shutdown(wait=False)
             raise
@@ -118,21 +145,7 @@ class SchedulerService:
     # jobs ---------------------------------------------------------------------------------
     def install_jobs(self, sched: BackgroundScheduler) -> None:
         s = self.rt.settings
-        now = datetime.now(s.tz)
-
-        def add(func: Any, trigger: Any, *, id: str, **kwargs: Any) -> None:
-            # Rebuilding a job from settings (replace_existing) recomputes its next run from
-            # now, which would silently drop a run missed while we were down. Keep an overdue
-            # run time, so misfire_grace_time and coalesce decide: run once, or report missed.
-            existing = sched.get_job(id)
-            if (
-                existing is not None
-                and existing.next_run_time is not None
-                and existing.next_run_time <= now
-            ):
-                kwargs["next_run_time"] = existing.next_run_time
-            sched.add_job(func, trigger, id=id, replace_existing=True, **kwargs)
-
+        add = partial(_add_keeping_overdue, sched, datetime.now(s.tz))
         add(
             jobs.lifecycle,
             CronTrigger(**_at(s.lifecycle_time), timezone=s.tz),
@@ -187,12 +200,13 @@ class SchedulerService:
             extra: dict[str, Any] = (
                 {"day_of_week": sub.weekday or 0} if sub.frequency == "weekly" else {}
             )
-            sched.add_job(
+            _add_keeping_overdue(
+                sched,
+                datetime.now(self.rt.settings.tz),
                 jobs.digest,
                 CronTrigger(**_at(sub.time_of_day), timezone=ZoneInfo(sub.timezone), **extra),
                 args=[sub.id],
                 id=job_id,
-                replace_existing=True,
             )
         for job in sched.get_jobs():
             if job.id.startswith("digest:") and job.id not in wanted:

@@ -21,12 +21,14 @@ from tests.test_scheduler import (  # noqa: F401  (fixtures)
     at,
     cfg,
     pushes,
-    runs as job_runs,
     sched_settings,
     services,
     shop,
     wait_for,
     with_ids,
+)
+from tests.test_scheduler import (
+    runs as job_runs,
 )
 
 MORNING = "morning:Asia/Shanghai"

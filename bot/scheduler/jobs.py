@@ -11,6 +11,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from bot.chat.actors import from_staff
 from bot.chat.types import Channel, Reply
@@ -23,7 +24,7 @@ from bot.lifecycle.tasks import generate
 from bot.outbox import OutboxWorker
 from bot.scheduler import runs, runtime
 from bot.scheduler.pushes import push_reply
-from storage.models import JobRun, Staff, Store, Task
+from storage.models import JobRun, OutboxMessage, Staff, Store, Task
 
 log = logging.getLogger(__name__)
 
@@ -89,53 +90,79 @@ def wecom_reconcile() -> None:
 
 
 def morning(zone: str) -> None:
-    """Task generation, then each guide's list as one push (``tasks:{guide}:{date}``)."""
+    """Task generation, then each guide's list as one push (``tasks:{guide}:{date}``).
+
+    Pushes are committed 50 guides at a time and a guide whose list is already queued is
+    skipped, so a run cut short (a killed leader) keeps its progress and the rerun is cheap.
+    """
 
     def work(rt: runtime.Runtime) -> str:
         tz = ZoneInfo(zone)
         now = rt.clock()
         day = now.astimezone(tz).date()
         generate(rt.db, rt.settings, day)
-        pushed = 0
-        with rt.db.uow() as uow:
-            s = uow.session
+        with rt.db.session() as s:
             stores = select(Store.id).where(
                 or_(
                     Store.timezone == zone,
                     *([Store.timezone.is_(None)] if zone == rt.settings.timezone else []),
                 )
             )
-            guides = s.scalars(
-                select(Staff)
-                .where(Staff.role == "guide", Staff.active.is_(True), Staff.store_id.in_(stores))
-                .order_by(Staff.code)
-            ).all()
-            for guide in guides:
-                target = _channel_of(guide)
-                if target is None or not s.scalar(
-                    select(Task.id)
-                    .where(Task.guide_id == guide.id, Task.day == day, Task.status == "open")
-                    .limit(1)
-                ):
-                    continue  # an empty list is not a message
-                ctx = Context(
-                    from_staff(s, guide, Channel(target[0])), s, rt.settings, now, REGISTRY
+            guide_ids = list(
+                s.scalars(
+                    select(Staff.id)
+                    .where(
+                        Staff.role == "guide", Staff.active.is_(True), Staff.store_id.in_(stores)
+                    )
+                    .order_by(Staff.code)
                 )
-                reply = tasks_command.handle(ctx, tasks_command.Args())
-                push_reply(
-                    s,
-                    settings=rt.settings,
-                    channel=target[0],
-                    target=target[1],
-                    reply=reply,
-                    key=f"tasks:{guide.code}:{day.isoformat()}",
-                    now=now,
-                )
-                pushed += 1
-            uow.commit()
+            )
+        pushed = 0
+        for i in range(0, len(guide_ids), 50):
+            with rt.db.uow() as uow:
+                pushed += _push_lists(uow.session, rt, guide_ids[i : i + 50], day, now)
+                uow.commit()
         return f"{day}: {pushed} task lists queued (an already queued list is not queued again)"
 
     _recorded(f"morning:{zone}", work)
+
+
+def _push_lists(
+    s: Session, rt: runtime.Runtime, guide_ids: list[int], day: date, now: datetime
+) -> int:
+    guides = s.scalars(select(Staff).where(Staff.id.in_(guide_ids)).order_by(Staff.code)).all()
+    keys = {g.id: f"tasks:{g.code}:{day.isoformat()}" for g in guides}
+    queued = set(
+        s.scalars(
+            select(OutboxMessage.idempotency_key).where(
+                OutboxMessage.idempotency_key.in_(list(keys.values()))
+            )
+        )
+    )
+    pushed = 0
+    for guide in guides:
+        target = _channel_of(guide)
+        if target is None or keys[guide.id] in queued:
+            continue
+        if not s.scalar(
+            select(Task.id)
+            .where(Task.guide_id == guide.id, Task.day == day, Task.status == "open")
+            .limit(1)
+        ):
+            continue  # an empty list is not a message
+        ctx = Context(from_staff(s, guide, Channel(target[0])), s, rt.settings, now, REGISTRY)
+        reply = tasks_command.handle(ctx, tasks_command.Args())
+        push_reply(
+            s,
+            settings=rt.settings,
+            channel=target[0],
+            target=target[1],
+            reply=reply,
+            key=keys[guide.id],
+            now=now,
+        )
+        pushed += 1
+    return pushed
 
 
 def _manager_push(job_id: str, days: int, key: Callable[[Staff, date], str]) -> None:

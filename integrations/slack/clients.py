@@ -2,9 +2,10 @@
 
 The async client serves the Bolt app (interactive traffic): it retries 429s after
 ``Retry-After`` and 5xx answers itself (slack_sdk's built-in retry handlers, "Retry
-handlers" in the Python SDK docs). The outbox sender uses a plain sync client without the
-429 handler: the outbox owns that retry (``Retry(after=Retry-After)``), so a rate-limited
-push never blocks the worker thread.
+handlers" in the Python SDK docs). The outbox sender uses a plain sync client with no retry
+handlers: the outbox owns every retry (``Retry(after=Retry-After)`` for a 429, a redelivery
+check after a dropped connection), so a rate-limited push never blocks the worker thread and
+a post whose answer was lost is not posted again blindly.
 """
 
 from __future__ import annotations
@@ -38,4 +39,9 @@ def async_client(settings: Settings) -> AsyncWebClient:
 
 
 def sync_client(settings: Settings) -> WebClient:
-    return WebClient(token=_token(settings), base_url=_base(settings), timeout=10)
+    # No retry handlers at all, not even the SDK's default one for dropped connections: it
+    # would post a message again when Slack accepted it and only the answer was lost. The
+    # outbox retries instead, as a redelivery that first looks for the post (sender.py).
+    return WebClient(
+        token=_token(settings), base_url=_base(settings), timeout=10, retry_handlers=[]
+    )

@@ -9,6 +9,26 @@ worker each pace on their own (run one sending worker per deployment, or accept 
 
 A 429 answer is retried after its ``Retry-After``; errors that will never succeed (not in
 the channel, archived, unknown channel, bad token) dead-letter at once.
+
+Exactly once across crashes: chat.postMessage has no idempotency key, so every post carries
+the outbox key as message metadata (``{"event_type": "scrm_push", "event_payload": {"key":
+…}}``, "Message metadata", docs.slack.dev). A ``redelivery`` (an earlier attempt may have
+reached Slack: its worker was killed mid-send, or the network failed after the request left)
+first searches the conversation's history since the push was queued for that key (a user
+target is read in its DM, found with conversations.open), and a push found there is not
+posted again; nor is its chart, as the crash may have come after the upload. A lookup that
+fails for now (429, 5xx, network) is retried like a post. This only covers what reaches the
+outbox: a client that re-posts a dropped connection by itself (slack_sdk's default
+``ConnectionErrorRetryHandler``) can post twice within one attempt.
+
+A lookup Slack refuses for good falls back to posting, with a warning naming the fix:
+``missing_scope`` (installed without channels:history, groups:history, im:history) and
+``not_in_channel`` (a public channel posted to through chat:write.public, whose history a
+bot that is not a member cannot read). Dead-lettering instead would lose the push (nothing
+requeues dead rows) to avoid a duplicate, and posting is never worse than before the check.
+A push not found within ``HISTORY_PAGES`` pages since it was queued is posted too.
+Commercially distributed apps outside the Slack Marketplace get a far lower
+conversations.history rate limit (Slack changelog, 2025-05-29); an internal app keeps Tier 3.
 """
 
 from __future__ import annotations
@@ -42,6 +62,16 @@ PERMANENT = {
     "msg_too_long",
     "user_not_found",
     "restricted_action",
+}
+EVENT_TYPE = "scrm_push"  # message metadata naming the outbox key of a post
+HISTORY_PAGES, HISTORY_PAGE = 5, 200  # conversations.history searched for a redelivery
+HISTORY_MARGIN = 120.0  # seconds before a push was queued still searched (clock skew)
+# Lookup errors that retrying will not cure: post anyway (see the module docstring).
+UNCHECKABLE = {
+    "missing_scope": "Add the bot scopes channels:history, groups:history and im:history "
+    "and reinstall the app to send pushes exactly once.",
+    "not_in_channel": "Invite the app to the channel (/invite @app) so it can read the "
+    "channel and send pushes exactly once.",
 }
 
 
@@ -94,14 +124,89 @@ class SlackSender:
             }
         else:
             raise Permanent(f"the Slack sender does not know the kind {message.kind!r}")
+        if message.redelivery and self._already_posted(message):
+            return
+        metadata = {"event_type": EVENT_TYPE, "event_payload": {"key": message.key}}
         try:
-            posted = self.client.chat_postMessage(channel=message.target, **body)
+            posted = self.client.chat_postMessage(channel=message.target, metadata=metadata, **body)
         except SlackApiError as exc:
             raise _classify(exc) from exc
         except OSError as exc:  # the request may have reached Slack: say so to the outbox
             raise Retry(f"network: {exc}", ambiguous=True) from exc
         if reply is not None and reply.chart is not None:
             self._chart(reply, str(posted["channel"]), str(posted["ts"]))
+
+    def _already_posted(self, message: Outgoing) -> bool:
+        """Whether a post carrying ``message.key`` is in the target's history."""
+        try:
+            channel = self._conversation(message.target)
+            found = self._find(channel, message)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or "")
+            if error in UNCHECKABLE:
+                needed = exc.response.get("needed")
+                log.warning(
+                    "redelivery %s to %s: cannot read its history (%s%s), posting it, maybe "
+                    "twice. %s",
+                    message.key,
+                    message.target,
+                    error,
+                    f", needed: {needed}" if needed else "",
+                    UNCHECKABLE[error],
+                )
+                return False
+            raise _classify(exc) from exc
+        except OSError as exc:
+            raise Retry(f"network: {exc}", ambiguous=True) from exc
+        if found is not None:
+            log.info(
+                "redelivery %s was already posted to %s (ts %s): not posting it again",
+                message.key,
+                channel,
+                found,
+            )
+            return True
+        return False
+
+    def _conversation(self, target: str) -> str:
+        # A user id posts into the app's DM with the user; its history lives under the DM id.
+        if not target.startswith(("U", "W")):
+            return target
+        opened = self.client.conversations_open(users=target)
+        return str(opened["channel"]["id"])
+
+    def _find(self, channel: str, message: Outgoing) -> str | None:
+        """The ts of the post carrying ``message.key`` in ``channel``, or None."""
+        oldest = (
+            message.created_at.timestamp() - HISTORY_MARGIN
+            if message.created_at is not None
+            else 0.0
+        )
+        cursor: str | None = None
+        for _ in range(HISTORY_PAGES):
+            page = self.client.conversations_history(
+                channel=channel,
+                oldest=f"{max(oldest, 0.0):.6f}",
+                include_all_metadata=True,
+                limit=HISTORY_PAGE,
+                cursor=cursor,
+            )
+            for posted in page.get("messages") or []:
+                metadata = posted.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == EVENT_TYPE and payload.get("key") == message.key:
+                    return str(posted.get("ts"))
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if cursor is None:
+                return None
+        log.warning(
+            "redelivery %s: not in the last %d messages of %s, which has more since it was "
+            "queued; posting it",
+            message.key,
+            HISTORY_PAGES * HISTORY_PAGE,
+            channel,
+        )
+        return None
 
     def _chart(self, reply: Any, channel: str, ts: str) -> None:
         # Best effort: the message is out; failing the push now would post it twice.

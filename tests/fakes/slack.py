@@ -2,8 +2,13 @@
 
 It records every call (method, parsed arguments, headers), answers the methods the app
 uses, serves ``response_url`` webhooks and the ``files.getUploadURLExternal`` upload URL,
-and can be told to answer 429 with ``Retry-After`` or a Slack error for a method.
+and can be told to answer 429 with ``Retry-After`` or a Slack error for a method, or to
+drop the connection after doing the work (the answer is lost on the way back).
 Tests assert on the calls that reached it; nothing in the SDK is patched.
+
+Posted messages are kept per conversation (a post to a user id lands in the DM "D…", the id
+conversations.open answers), with their metadata, and ``conversations.history`` reads them
+back newest first, as Slack does. Their ``ts`` is the current time, unique and increasing.
 """
 
 from __future__ import annotations
@@ -36,10 +41,14 @@ class FakeSlack:
     # channel id -> {"is_member": bool, "is_private": bool, "name": str}
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    # conversation id -> messages posted there, oldest first
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _rate_limits: dict[str, list[int]] = field(default_factory=dict)
     _errors: dict[str, list[str]] = field(default_factory=dict)
+    _drops: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _last_us: int = 0  # the last message ts, in microseconds
     _server: ThreadingHTTPServer | None = None
 
     # -- control -------------------------------------------------------------------------
@@ -87,6 +96,10 @@ class FakeSlack:
     def fail(self, method: str, error: str, times: int = 1) -> None:
         """Answer the next ``times`` calls to ``method`` with ``{"ok": false, "error": …}``."""
         self._errors.setdefault(method, []).extend([error] * times)
+
+    def drop(self, method: str, times: int = 1) -> None:
+        """Do the next ``times`` calls to ``method``, then close the connection unanswered."""
+        self._drops[method] = self._drops.get(method, 0) + times
 
     def add_user(self, user_id: str, email: str | None = None, **extra: Any) -> None:
         profile = {"email": email} if email else {}
@@ -141,6 +154,13 @@ class FakeSlack:
             out = {"ok": False, "error": error}
         else:
             out = self._answer(method, args)
+        with self._lock:
+            dropped = self._drops.get(method, 0) > 0
+            if dropped:
+                self._drops[method] -= 1
+        if dropped:
+            h.close_connection = True  # the client sees the server hang up
+            return
         self._reply(h, 200, json.dumps(out).encode(), "application/json")
 
     def _record(self, call: Call) -> None:
@@ -172,9 +192,11 @@ class FakeSlack:
             known = self.channels.get(channel)
             if known is not None and not known.get("is_member", True):
                 return {"ok": False, "error": "not_in_channel"}
-            if channel.startswith("U"):  # a user id posts into the app's DM with them
-                channel = "D" + channel[1:]
-            ts = a.get("ts") or f"1700000000.{next(self._ts):06d}"
+            if channel.startswith(("U", "W")):  # a user id posts into the app's DM with them
+                channel = _dm(channel)
+            ts = a.get("ts") or self._next_ts()
+            if method == "chat.postMessage":
+                self._store(channel, ts, a)
             return ok | {"channel": channel, "ts": ts, "message": {"ts": ts}}
         if method == "users.info":
             user = self.users.get(str(a.get("user")))
@@ -182,7 +204,9 @@ class FakeSlack:
         if method in ("views.publish", "views.open", "views.update"):
             return ok | {"view": {"id": f"V{next(self._ts):04d}"}}
         if method == "conversations.open":
-            return ok | {"channel": {"id": "D" + str(a.get("users", "X"))[1:]}}
+            return ok | {"channel": {"id": _dm(str(a.get("users", "X")))}}
+        if method == "conversations.history":
+            return self._history(a)
         if method == "conversations.info":
             info = self.channels.get(str(a.get("channel")))
             if info is None:
@@ -192,13 +216,72 @@ class FakeSlack:
             file_id = f"F{next(self._ts):05d}"
             return ok | {"upload_url": self.root + f"upload/{file_id}", "file_id": file_id}
         if method == "files.completeUploadExternal":
-            channel = a.get("channel_id")
-            known = self.channels.get(str(channel))
+            known = self.channels.get(str(a.get("channel_id")))
             if known is not None and not known.get("is_member", True):
                 return {"ok": False, "error": "not_in_channel"}
             files = json.loads(a.get("files", "[]"))
             return ok | {"files": [{"id": f["id"], "title": f.get("title")} for f in files]}
         return {"ok": False, "error": "unknown_method"}
+
+    def _next_ts(self) -> str:
+        # Slack's ts is the post's Unix time with microseconds, unique in a channel.
+        with self._lock:
+            self._last_us = max(time.time_ns() // 1000, self._last_us + 1)
+            return f"{self._last_us // 1_000_000}.{self._last_us % 1_000_000:06d}"
+
+    def _store(self, channel: str, ts: str, a: dict[str, Any]) -> None:
+        message: dict[str, Any] = {
+            "type": "message",
+            "ts": ts,
+            "user": BOT_USER,
+            "bot_id": "B0001",
+            "text": a.get("text", ""),
+        }
+        if a.get("blocks"):
+            blocks = a["blocks"]
+            message["blocks"] = json.loads(blocks) if isinstance(blocks, str) else blocks
+        if a.get("metadata"):
+            metadata = a["metadata"]  # a dict in a JSON body, a JSON string in a form body
+            message["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
+        with self._lock:
+            self.messages.setdefault(channel, []).append(message)
+
+    def _history(self, a: dict[str, Any]) -> dict[str, Any]:
+        channel = str(a.get("channel", ""))
+        known = self.channels.get(channel)
+        if known is not None and not known.get("is_member", True):
+            return {"ok": False, "error": "not_in_channel"}  # a bot reads only where it is
+        oldest = float(a.get("oldest") or 0)
+        latest = float(a["latest"]) if a.get("latest") else None
+        inclusive = _true(a.get("inclusive"))  # oldest and latest are excluded by default
+
+        def within(ts: float) -> bool:
+            if ts < oldest or (ts == oldest and not inclusive):
+                return False
+            return latest is None or ts < latest or (ts == latest and inclusive)
+
+        with self._lock:
+            found = [m for m in reversed(self.messages.get(channel, [])) if within(float(m["ts"]))]
+        start = int(str(a.get("cursor") or "offset:0").removeprefix("offset:"))
+        limit = min(int(a.get("limit") or 100), 999)
+        page = found[start : start + limit]
+        if not _true(a.get("include_all_metadata")):
+            page = [{k: v for k, v in m.items() if k != "metadata"} for m in page]
+        more = start + limit < len(found)
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": f"offset:{start + limit}" if more else ""},
+        }
+
+
+def _dm(user: str) -> str:
+    return "D" + user[1:]
+
+
+def _true(value: Any) -> bool:
+    return value is True or str(value).lower() in ("true", "1")
 
 
 def _parse(raw: bytes, content_type: str) -> dict[str, Any]:
@@ -223,6 +306,7 @@ def signed_headers(
 
     ts = str(int(time.time()) if timestamp is None else timestamp)
     signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    assert signature is not None  # None only without a timestamp or a body
     return {
         "Content-Type": content_type,
         "X-Slack-Request-Timestamp": ts,

@@ -254,3 +254,37 @@ def test_a_killed_leader_is_replaced(services, pg: Database) -> None:  # type: i
         services.stop_all()
     finally:
         other.dispose()
+
+
+def test_a_paused_digest_loses_its_job_and_a_resumed_one_gets_it_back(  # type: ignore[no-untyped-def]
+    services, with_ids: Database
+) -> None:
+    with with_ids.uow() as uow:
+        for target in ("C1", "C2"):
+            uow.session.add(DigestSubscription(staff_id=1, channel="slack", target=target))
+        uow.commit()
+    with time_machine.travel(at(8, 0), tick=True):
+        service = services()
+        wait_for(lambda: service.scheduler is not None)
+        sched = service.scheduler
+        assert sched is not None
+
+        def digest_jobs() -> list[str]:
+            return sorted(j.id for j in sched.get_jobs() if j.id.startswith("digest:"))
+
+        assert digest_jobs() == ["digest:1", "digest:2"]
+        with with_ids.uow() as uow:
+            row = uow.session.get(DigestSubscription, 2)
+            assert row is not None
+            row.paused = True
+            uow.commit()
+        service.sync_digests()  # the digest_sync job does this every 5 minutes
+        assert digest_jobs() == ["digest:1"]
+        with with_ids.uow() as uow:
+            row = uow.session.get(DigestSubscription, 2)
+            assert row is not None
+            row.paused = False
+            uow.commit()
+        service.sync_digests()
+        assert digest_jobs() == ["digest:1", "digest:2"]
+        services.stop_all()

@@ -211,3 +211,27 @@ def test_send_now_posts_a_preview_or_says_to_invite_the_app(
 
 def test_slack_settings_helper_keeps_the_database(settings: Settings, fake: FakeSlack) -> None:
     assert slack_settings(settings, fake).database_url == settings.database_url
+
+
+def test_a_manager_pauses_and_resumes_a_digest_from_the_home_tab(
+    slack: SlackHarness, db: Database, settings: Settings
+) -> None:
+    sub = add_subscription(db, "C0MGRS", ["D11-2026"])
+
+    def paused() -> bool:
+        with db.session() as s:
+            row = s.get(DigestSubscription, sub)
+            assert row is not None
+            return row.paused
+
+    slack.click("UMGR0001", f"scrm_digest_pause_{sub}", str(sub), view=True)
+    home = json.dumps(published(slack.fake), ensure_ascii=False)
+    assert "C0MGRS> · 09:00 · D11-2026 · 已暂停" in home and "恢复" in home
+    assert paused()
+    assert send_digest(db, settings, sub, NOW) == "skipped: paused"
+    slack.click("UGDE0001", f"scrm_digest_pause_{sub}", str(sub), view=True)  # not theirs
+    slack.click("UMGR0001", f"scrm_digest_pause_{sub}", str(sub), view=True)
+    home = json.dumps(published(slack.fake, 2), ensure_ascii=False)
+    assert "已暂停" not in home and "暂停" in home
+    assert not paused()  # resumed once: the guide's click changed nothing
+    assert send_digest(db, settings, sub, NOW) == "enqueued"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import text
 
 from storage.db import make_engine
 from storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+MIGRATION_LOCK = 0x5C12A552
 
 
 def run_migrations_offline() -> None:
@@ -32,6 +34,10 @@ def run_migrations_online() -> None:
             connection=connection, target_metadata=target_metadata, render_as_batch=True
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Replicas starting together each run `scrm serve`'s upgrade: one migrates,
+                # the others wait here, then find the schema at head and do nothing.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
             context.run_migrations()
     engine.dispose()
 

@@ -264,6 +264,17 @@ class Replicas:
                     proc.kill()
 
 
+def log_counts(logs: Path) -> dict[str, int]:
+    """What the replicas' logs say happened: takeovers, and runs a new leader finished."""
+    text = "\n".join(p.read_text(errors="replace") for p in logs.glob("replica-*.log"))
+    return {
+        "leader_takeovers": text.count("is the scheduler leader"),
+        "runs_finished_by_next_leader": text.count("was left unfinished by"),
+        "runs_skipped_as_already_done": text.count("already ran elsewhere"),
+        "jobs_missed": text.count("was missed by"),
+    }
+
+
 def leader_pid(db: Database) -> int | None:
     name = current_leader(db) or ""
     try:
@@ -351,6 +362,8 @@ def main() -> int:
     no_leader_since: float | None = None
     longest_gap = 0.0
     next_kill = time.monotonic() + args.kill_every
+    # Besides the steady kills, the leader dies a second after each job fires: mid-run.
+    aimed = sorted({plan.start + timedelta(minutes=m, seconds=1) for m in range(6)})
     turn = 0
     try:
         # Kill through the whole day, then let the outbox drain with all replicas up.
@@ -363,8 +376,13 @@ def main() -> int:
                 longest_gap = max(longest_gap, now - no_leader_since)
             else:
                 no_leader_since = None
+            leader = replicas.index_of(pid) if pid else None
+            if aimed and datetime.now(plan.zone) >= aimed[0]:
+                aimed.pop(0)
+                if leader is not None:
+                    replicas.kill(leader, "leader mid-job")
+                    leader = None
             if now >= next_kill:
-                leader = replicas.index_of(pid) if pid else None
                 if turn % 2 == 0 and leader is not None:
                     replicas.kill(leader, "leader")
                 else:
@@ -395,6 +413,7 @@ def main() -> int:
         wecom_fault_rate=args.fault_rate,
         wecom_calls=len(wecom.calls),
         wecom_duplicates_dropped=wecom.duplicates,
+        **log_counts(logs),
         seed_seconds=round(seed_seconds, 1),
         run_seconds=round(time.monotonic() - started, 1),
         drain_after_day_s=round(drain_seconds, 1),

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import typer
+from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy import case, select
@@ -113,7 +114,15 @@ def scheduler_status() -> None:
     settings = settings_or_exit()
     db = database(settings)
     console.print(f"Leader: {current_leader(db) or 'none (no scheduler is running)'}")
-    table = Table("job", "next run (local)", "last run", "last status", "runs", "failed", "missed")
+    # Fits an 80-column terminal: no box, job ids never cut, times as MM-DD HH:MM (local).
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("job", no_wrap=True)
+    for name in ("next run", "last run", "last", "runs", "failed", "missed"):
+        # numbers right-aligned; every column kept whole
+        table.add_column(
+            name, no_wrap=True, justify="right" if name in ("runs", "failed", "missed") else "left"
+        )
+    stamp = "%m-%d %H:%M"
     next_runs: dict[str, str] = {}
     if inspect(db.engine).has_table("apscheduler_jobs"):
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -121,9 +130,7 @@ def scheduler_status() -> None:
         store = SQLAlchemyJobStore(engine=db.engine, tablename="apscheduler_jobs")
         for job in store.get_all_jobs():
             when = job.next_run_time
-            next_runs[job.id] = (
-                when.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if when else "paused"
-            )
+            next_runs[job.id] = when.astimezone(settings.tz).strftime(stamp) if when else "paused"
     with db.session() as s:
         stats = {
             job_id: (last, count, failed, missed)
@@ -150,7 +157,7 @@ def scheduler_status() -> None:
         table.add_row(
             job_id,
             next_runs.get(job_id, "—"),
-            last.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if last else "—",
+            last.astimezone(settings.tz).strftime(stamp) if last else "—",
             last_status.get(job_id, "—"),
             str(count),
             str(failed or 0),

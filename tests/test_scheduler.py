@@ -288,3 +288,20 @@ def test_a_paused_digest_loses_its_job_and_a_resumed_one_gets_it_back(  # type: 
         service.sync_digests()
         assert digest_jobs() == ["digest:1", "digest:2"]
         services.stop_all()
+
+
+def test_scheduler_status_lists_jobs_their_runs_and_the_leader(  # type: ignore[no-untyped-def]
+    services, with_ids: Database, cli
+) -> None:
+    with time_machine.travel(at(9, 29, 58), tick=True):
+        services()
+        wait_for(lambda: bool(runs(with_ids, "morning:Asia/Shanghai", "ok")))
+        code, out = cli("scheduler", "status")
+        services.stop_all()
+    assert code == 0, out
+    leader = "test-a" if with_ids.dialect == "postgresql" else "SQLite has no leader election"
+    assert leader in out.splitlines()[0]
+    morning = next(line for line in out.splitlines() if "morning:Asia" in line)
+    assert f"{DAY + timedelta(days=1):%m-%d} 09:30" in morning  # the next run
+    assert f"{DAY:%m-%d} 09:30" in morning and " ok " in morning  # the last one
+    assert any("lifecycle" in line and "—" in line for line in out.splitlines())  # not run yet

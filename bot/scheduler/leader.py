@@ -81,7 +81,7 @@ class Leadership:
 def current_leader(db: Database) -> str | None:
     """Who holds the lock (its application_name), for ``scrm scheduler status``."""
     if db.dialect != "postgresql":
-        return "this process (SQLite: single process)"
+        return "the one process on this SQLite file (SQLite has no leader election)"
     with db.engine.connect() as conn:
         return conn.execute(
             text(

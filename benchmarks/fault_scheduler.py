@@ -413,6 +413,8 @@ def main() -> int:
         wecom_fault_rate=args.fault_rate,
         wecom_calls=len(wecom.calls),
         wecom_duplicates_dropped=wecom.duplicates,
+        slack_posts=len(slack.to("chat.postMessage")),
+        slack_history_lookups=len(slack.to("conversations.history")),
         **log_counts(logs),
         seed_seconds=round(seed_seconds, 1),
         run_seconds=round(time.monotonic() - started, 1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -11,6 +12,7 @@ from bot.services import identity
 from storage.db import Database
 from storage.models import (
     AuditLog,
+    CampaignParticipant,
     Customer,
     CustomerIdentity,
     CustomerMerge,
@@ -24,6 +26,8 @@ from storage.models import (
     TagGroup,
     Task,
 )
+
+SH = ZoneInfo("Asia/Shanghai")
 
 
 def test_two_known_identities_merge_into_the_older_customer(
@@ -183,3 +187,27 @@ def test_unknown_customer_id_is_rejected(api, db: Database) -> None:  # type: ig
     assert r["results"][0]["errors"] == [
         {"field": "customer_id", "reason": "customer 77 does not exist"}
     ]
+
+
+def test_a_merge_keeps_the_earliest_campaign_registration(
+    api, db: Database, client: TestClient, seed
+) -> None:  # type: ignore[no-untyped-def]
+    api("campaigns", [{"code": "D11", "name": "双11", "starts_at": "2026-11-01",
+                       "ends_at": "2026-11-12"}])  # fmt: skip
+    a = api("customers", [{"name": "张三", "phone": "13800000001"}])["results"][0]["id"]
+    b = api("customers", [{"name": "张三", "member_no": "VIP001"}])["results"][0]["id"]
+    url = "/api/v1/campaigns/D11/participants"
+    for row in (
+        {"phone": "13800000001", "registered_at": "2026-11-05 10:00"},
+        {"member_no": "VIP001", "registered_at": "2026-11-02 09:00"},
+    ):
+        assert client.post(url, json=[row]).status_code == 200
+    # one order names both: the two are one person, and the older record (a) survives
+    api("orders", [{"order_no": "X1", "phone": "13800000001", "member_no": "VIP001",
+                    "ordered_at": "2026-11-06", "paid_cents": 5000, "campaign": "D11"}])  # fmt: skip
+    with db.session() as s:
+        assert s.get(Customer, b).merged_into == a  # type: ignore[union-attr]
+        rows = s.scalars(select(CampaignParticipant)).all()
+        assert [(r.customer_id, r.orders) for r in rows] == [(a, 1)]
+        assert rows[0].registered_at is not None
+        assert rows[0].registered_at.astimezone(SH).isoformat() == "2026-11-02T09:00:00+08:00"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
@@ -286,6 +287,9 @@ def merge(session: Session, *, source_id: int, target_id: int, reason: str) -> N
     dup_camp = select(CampaignParticipant.campaign_id).where(
         CampaignParticipant.customer_id == target_id
     )
+    # Both were in one campaign: the survivor keeps the earliest registration and touch, and
+    # is targeted if either was (order facts are recomputed from the moved orders).
+    _fold_participation(session, source_id, target_id)
     session.execute(
         delete(CampaignParticipant).where(
             CampaignParticipant.customer_id == source_id,
@@ -342,3 +346,24 @@ def merge(session: Session, *, source_id: int, target_id: int, reason: str) -> N
     from bot.kpi import hooks as kpi_hooks  # deferred: the KPI package builds on this module
 
     kpi_hooks.customers_merged(session, [source_id, target_id])
+
+
+def _fold_participation(session: Session, source_id: int, target_id: int) -> None:
+    rows = session.scalars(
+        select(CampaignParticipant).where(
+            CampaignParticipant.customer_id.in_([source_id, target_id])
+        )
+    ).all()
+    mine = {r.campaign_id: r for r in rows if r.customer_id == source_id}
+    for kept in (r for r in rows if r.customer_id == target_id):
+        gone = mine.get(kept.campaign_id)
+        if gone is None:
+            continue
+        kept.registered_at = _earliest(kept.registered_at, gone.registered_at)
+        kept.touched_at = _earliest(kept.touched_at, gone.touched_at)
+        kept.targeted = kept.targeted or gone.targeted
+    session.flush()
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return min(a, b) if a and b else a or b

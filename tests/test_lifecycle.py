@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot.lifecycle import bgnbd, rfm
+from bot.lifecycle import bgnbd, rfm, stages
 from bot.lifecycle.cdnow import cohort
 from bot.lifecycle.stages import Rules, decide, describe
 from storage.db import Database
@@ -250,3 +252,57 @@ def test_recompute_full_then_incremental_through_the_cli(api, cli, db: Database)
     assert "active->silent" in out
     assert _stats(db)[member].stage == "silent"
     assert "refitted" not in out  # the model is refitted on a schedule, not by the daily run
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([None, "active", "silent", "deleted"]),
+            st.one_of(st.none(), st.integers(0, 2_000 * 86_400_000_000)),  # first, us before now
+            st.integers(0, 2_000 * 86_400_000_000),  # last after first, us
+            st.integers(0, 40),
+            st.one_of(st.none(), st.just(0.0), st.floats(0.5, 400)),
+            st.one_of(st.none(), st.floats(0, 1)),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.floats(5, 200),
+)
+def test_decide_many_gives_what_decide_gives(rows, population_gap: float) -> None:  # type: ignore[no-untyped-def]
+    now = datetime(2026, 6, 30, 12, 0, 0, 123456, tzinfo=UTC)
+    rules = stages.Rules()
+    firsts = [None if f is None else now - timedelta(microseconds=f) for _, f, *_ in rows]
+    lasts = [
+        None if f is None else min(f + timedelta(microseconds=gap), now + timedelta(days=3))
+        for f, (_, _, gap, *_) in zip(firsts, rows, strict=True)
+    ]
+    got = stages.decide_many(
+        now=now,
+        first=stages.to_us(firsts),
+        last=stages.to_us(lasts),
+        occasions=np.array([r[3] for r in rows], dtype=np.int64),
+        own_gap=np.array([np.nan if r[4] is None else r[4] for r in rows], dtype=np.float64),
+        population_gap=population_gap,
+        p_alive=np.array([np.nan if r[5] is None else r[5] for r in rows], dtype=np.float64),
+        rules=rules,
+        current=[r[0] for r in rows],
+    )
+    for i, (current, _, _, occasions, own_gap, p_alive) in enumerate(rows):
+        want = stages.decide(
+            now=now,
+            first=firsts[i],
+            last=lasts[i],
+            occasions=occasions,
+            own_gap=own_gap,
+            population_gap=population_gap,
+            p_alive=p_alive,
+            rules=rules,
+            current=current,
+        )
+        assert (got.stage[i], got.reason[i], got.next_change_at[i]) == (
+            want.stage,
+            want.reason,
+            want.next_change_at,
+        )

@@ -58,34 +58,45 @@ def rules_from(settings: Settings) -> stages.Rules:
     )
 
 
-def _load(session: Session, where: Any = None) -> dict[str, np.ndarray]:
+def _load(session: Session, where: Any = None) -> dict[str, Any]:
+    """The scoring inputs as columns: times in integer microseconds (``stages.to_us``), gaps
+    with NaN for none, the current stage as a list."""
     cols = [getattr(CustomerStats, c) for c in COLUMNS]
     q = select(*cols).where(CustomerStats.order_count > 0)
     if where is not None:
         q = q.where(where)
     rows = session.execute(q.execution_options(yield_per=50_000)).all()
-    out: dict[str, np.ndarray] = {
-        c: np.array([r[i] for r in rows], dtype=object) for i, c in enumerate(COLUMNS)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
+    raw = dict(zip(COLUMNS, columns, strict=True))
+    n = len(rows)
+    return {
+        "customer_id": np.fromiter(raw["customer_id"], np.int64, n),
+        "first_order_at": stages.to_us(list(raw["first_order_at"])),
+        "last_order_at": stages.to_us(list(raw["last_order_at"])),
+        "purchase_days": np.fromiter(raw["purchase_days"], np.int64, n),
+        "spend_cents": np.fromiter(raw["spend_cents"], np.float64, n),
+        "refund_cents": np.fromiter(raw["refund_cents"], np.float64, n),
+        "typical_gap_days": np.fromiter(
+            (np.nan if g is None else g for g in raw["typical_gap_days"]), np.float64, n
+        ),
+        "stage": list(raw["stage"]),
     }
-    out["customer_id"] = out["customer_id"].astype(np.int64)
-    return out
 
 
 def _features(
-    data: dict[str, np.ndarray], now: datetime
+    data: dict[str, Any], now: datetime
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """x, t_x, T in weeks, and recency in days. Day boundaries are UTC days, like the stats."""
-    epoch = np.datetime64("1970-01-01")
-    first = np.array([np.datetime64(d.replace(tzinfo=None), "s") for d in data["first_order_at"]])
-    last = np.array([np.datetime64(d.replace(tzinfo=None), "s") for d in data["last_order_at"]])
-    today = np.datetime64(now.replace(tzinfo=None), "s")
-    first_day = (first - epoch).astype("timedelta64[D]").astype(np.float64)
-    last_day = (last - epoch).astype("timedelta64[D]").astype(np.float64)
-    now_day = float((today - epoch).astype("timedelta64[D]").astype(np.float64))
+    """x, t_x, T in weeks, and recency in days. Day boundaries are UTC days, like the stats;
+    recency counts whole seconds."""
+    now_us = (now - stages.EPOCH) // timedelta(microseconds=1)
+    first_day = (data["first_order_at"] // stages.US_PER_DAY).astype(np.float64)
+    last_day = (data["last_order_at"] // stages.US_PER_DAY).astype(np.float64)
+    now_day = float(now_us // stages.US_PER_DAY)
     x = data["purchase_days"].astype(np.float64) - 1
     tx = (last_day - first_day) / 7
     T = np.maximum((now_day - first_day) / 7, tx)
-    recency = (today - last).astype("timedelta64[s]").astype(np.float64) / 86400
+    seconds = now_us // 1_000_000 - data["last_order_at"] // 1_000_000
+    recency = seconds.astype(np.float64) / 86400
     return x, tx, T, recency
 
 
@@ -127,14 +138,14 @@ def full(
         )
     if progress:
         progress(0, n)
-    net = (data["spend_cents"].astype(np.float64) - data["refund_cents"].astype(np.float64)) / 100
+    net = (data["spend_cents"] - data["refund_cents"]) / 100
     occasions = data["purchase_days"].astype(np.float64)
     cuts = rfm.cuts(recency, occasions, net)
     ids = data["customer_id"]
     r = rfm.quintiles(recency, ids, higher_is_better=False)
     f = rfm.quintiles(occasions, ids)
     m = rfm.quintiles(net, ids)
-    gaps = np.array([g for g in data["typical_gap_days"] if g is not None], dtype=np.float64)
+    gaps = data["typical_gap_days"][~np.isnan(data["typical_gap_days"])]
     population_gap = float(np.median(gaps)) if len(gaps) else 90.0
     if settings.one_time_silent_days:
         population_gap = float(settings.one_time_silent_days)
@@ -191,12 +202,8 @@ def incremental(
     )
     x, tx, T, recency = _features(data, now)
     cuts = rfm.Cuts(**fit_row.params["rfm"])
-    net = (data["spend_cents"].astype(np.float64) - data["refund_cents"].astype(np.float64)) / 100
-    scores = [
-        rfm.score_with(cuts, float(d), float(o), float(s))
-        for d, o, s in zip(recency, data["purchase_days"], net, strict=True)
-    ]
-    r, f, m = (np.array([s[i] for s in scores], dtype=np.int64) for i in range(3))
+    net = (data["spend_cents"] - data["refund_cents"]) / 100
+    r, f, m = rfm.score_many(cuts, recency, data["purchase_days"].astype(np.float64), net)
     report.changed = _score_and_write(
         db,
         settings,
@@ -216,7 +223,7 @@ def _score_and_write(
     db: Database,
     settings: Settings,
     now: datetime,
-    data: dict[str, np.ndarray],
+    data: dict[str, Any],
     params: bgnbd.Params,
     population_gap: float,
     feats: tuple[np.ndarray, ...],
@@ -227,43 +234,40 @@ def _score_and_write(
     r, f, m = scores
     alive = bgnbd.p_alive(params, x, tx, T)
     expected = bgnbd.expected_purchases(params, HORIZON_WEEKS, x, tx, T)
-    rules = rules_from(settings)
-    rows: list[tuple[Any, ...]] = []
+    verdicts = stages.decide_many(
+        now=now,
+        first=data["first_order_at"],
+        last=data["last_order_at"],
+        occasions=data["purchase_days"],
+        own_gap=data["typical_gap_days"],
+        population_gap=population_gap,
+        p_alive=alive,
+        rules=rules_from(settings),
+        current=data["stage"],
+    )
     changed: dict[str, int] = {}
-    n = len(x)
-    for i in range(n):
-        verdict = stages.decide(
-            now=now,
-            first=data["first_order_at"][i],
-            last=data["last_order_at"][i],
-            occasions=int(data["purchase_days"][i]),
-            own_gap=data["typical_gap_days"][i],
-            population_gap=population_gap,
-            p_alive=float(alive[i]),
-            rules=rules,
-            current=data["stage"][i],
-        )
-        if verdict.stage != data["stage"][i]:
-            key = f"{data['stage'][i]}->{verdict.stage}"
+    for before, after in zip(data["stage"], verdicts.stage, strict=True):
+        if before != after:
+            key = f"{before}->{after}"
             changed[key] = changed.get(key, 0) + 1
-        ri, fi, mi = int(r[i]), int(f[i]), int(m[i])
-        rows.append(
-            (
-                int(data["customer_id"][i]),
-                ri,
-                fi,
-                mi,
-                rfm.segment(ri, fi, mi),
-                round(float(alive[i]), 4),
-                round(float(expected[i]), 4),
-                verdict.stage,
-                verdict.reason,
-                verdict.next_change_at,
-            )
+    rows: list[tuple[Any, ...]] = list(
+        zip(
+            data["customer_id"].tolist(),
+            r.tolist(),
+            f.tolist(),
+            m.tolist(),
+            rfm.segments(r, f, m),
+            [round(v, 4) for v in alive.tolist()],
+            [round(v, 4) for v in expected.tolist()],
+            verdicts.stage,
+            verdicts.reason,
+            verdicts.next_change_at,
+            strict=True,
         )
-        if progress and (i + 1) % 50_000 == 0:
-            progress(i + 1, n)
+    )
+    if progress:
+        progress(len(rows) // 2, len(rows))
     store_writer.write_scores(db, rows, now)
     if progress:
-        progress(n, n)
+        progress(len(rows), len(rows))
     return changed

@@ -81,3 +81,27 @@ def segment(r: int, f: int, m: int) -> str:
         if r0 <= r <= r1 and f0 <= f <= f1 and m0 <= m <= m1:
             return name
     return "Hibernating"
+
+
+def score_many(
+    c: Cuts,
+    recency_days: NDArray[np.float64],
+    occasions: NDArray[np.float64],
+    spend: NDArray[np.float64],
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """``score_with`` for many customers at once (the same thresholds, the same scores)."""
+    r = 5 - np.searchsorted(c.recency, recency_days, side="left")
+    f = 1 + np.searchsorted(c.frequency, occasions, side="left")
+    m = 1 + np.searchsorted(c.monetary, spend, side="left")
+    return tuple(np.clip(v, 1, 5).astype(np.int64) for v in (r, f, m))  # type: ignore[return-value]
+
+
+_TABLE = [[[segment(r, f, m) for m in range(1, 6)] for f in range(1, 6)] for r in range(1, 6)]
+
+
+def segments(r: NDArray[np.int64], f: NDArray[np.int64], m: NDArray[np.int64]) -> list[str]:
+    """``segment`` for many customers: a lookup in the 5×5×5 table of its answers."""
+    return [
+        _TABLE[a - 1][b - 1][c - 1]
+        for a, b, c in zip(r.tolist(), f.tolist(), m.tolist(), strict=True)
+    ]

@@ -47,21 +47,33 @@ class Params:
         }
 
 
-def _loglik(
-    r: float, alpha: float, a: float, b: float, x: Array, tx: Array, T: Array, model: Model
-) -> Array:
-    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    if model == "bgnbd":
-        survive = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + T)
-        # the dropout term exists only after a repeat purchase (x > 0)
-        xm = np.maximum(x, 1.0)
-        drop = np.where(
-            x > 0, betaln(a + 1, b + xm - 1) - betaln(a, b) - (r + x) * np.log(alpha + tx), -np.inf
-        )
-    else:
-        survive = betaln(a, b + x + 1) - betaln(a, b) - (r + x) * np.log(alpha + T)
-        drop = betaln(a + 1, b + x) - betaln(a, b) - (r + x) * np.log(alpha + tx)
-    return common + np.logaddexp(survive, drop)
+class _Loglik:
+    """The per-customer log-likelihood, arranged for many evaluations on one data set.
+
+    Every term that depends on the parameters and x alone (the gamma and beta functions) is
+    computed once per distinct x, of which there are a few dozen, and gathered; only the
+    log(alpha + T) and log(alpha + t_x) terms are per customer. The values are the same as
+    computing every term per customer.
+    """
+
+    def __init__(self, x: Array, tx: Array, T: Array, model: Model) -> None:
+        self.x, self.tx, self.T, self.model = x, tx, T, model
+        self.ux, self.inv = np.unique(x, return_inverse=True)
+
+    def __call__(self, r: float, alpha: float, a: float, b: float) -> Array:
+        ux, inv, x = self.ux, self.inv, self.x
+        common = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha))[inv]
+        if self.model == "bgnbd":
+            survive = (betaln(a, b + ux) - betaln(a, b))[inv] - (r + x) * np.log(alpha + self.T)
+            # the dropout term exists only after a repeat purchase (x > 0)
+            um = np.maximum(ux, 1.0)
+            drop_u = np.where(ux > 0, betaln(a + 1, b + um - 1) - betaln(a, b), -np.inf)
+            drop = drop_u[inv] - (r + x) * np.log(alpha + self.tx)
+        else:
+            survive = (betaln(a, b + ux + 1) - betaln(a, b))[inv] - (r + x) * np.log(alpha + self.T)
+            drop = (betaln(a + 1, b + ux) - betaln(a, b))[inv] - (r + x) * np.log(alpha + self.tx)
+        out: Array = common + np.logaddexp(survive, drop)
+        return out
 
 
 def fit(x: Array, tx: Array, T: Array, model: Model = "bgnbd") -> Params:
@@ -69,10 +81,11 @@ def fit(x: Array, tx: Array, T: Array, model: Model = "bgnbd") -> Params:
     x, tx, T = (np.asarray(v, dtype=np.float64) for v in (x, tx, T))
     if len(x) < 10:
         raise ValueError("too few customers to fit a purchase model (need at least 10)")
+    loglik = _Loglik(x, tx, T, model)
 
     def nll(p: Array) -> float:
         r, alpha, a, b = np.exp(p)
-        return float(-_loglik(r, alpha, a, b, x, tx, T, model).sum())
+        return float(-loglik(r, alpha, a, b).sum())
 
     start = np.log([0.5, max(float(np.mean(T)), 1.0) / 4, 1.0, 1.0])
     res = minimize(

@@ -120,3 +120,26 @@ def test_a_run_is_written_down_once_and_never_repeated_after_it_finished(
         [row] = s.scalars(select(JobRun).where(JobRun.job_id == MORNING)).all()
     assert (row.id, row.status, row.runner) == (first, "ok", "b")
     assert runs.mark(with_ids, "c", MORNING, scheduled) is None  # done: a second leader skips
+
+
+def test_a_run_another_leader_finished_is_skipped_and_the_job_stays_runnable(
+    services: Services,  # noqa: F811
+    with_ids: Database,  # noqa: F811
+) -> None:
+    with with_ids.uow() as uow:  # another leader already ran today's 09:30
+        uow.session.add(
+            JobRun(job_id=MORNING, scheduled_for=at(9, 30), status="ok", runner="elsewhere")
+        )
+        uow.commit()
+    with time_machine.travel(at(9, 29, 58), tick=True):
+        service = services(name="late-twin")
+        wait_for(lambda: service.scheduler is not None)
+        sched = service.scheduler
+        assert sched is not None
+        wait_for(lambda: sched.get_job(MORNING).next_run_time == at(9, 30, day_offset=1))
+        executor = sched._lookup_executor("default")
+        # the skip went through the pool, so it is not counted as a run still going on
+        wait_for(lambda: executor._instances.get(MORNING, 0) == 0)
+        services.stop_all()
+    assert pushes(with_ids) == []
+    assert [r.status for r in job_runs(with_ids, MORNING)] == ["ok"]

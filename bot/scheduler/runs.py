@@ -85,11 +85,13 @@ class RecordingExecutor(ThreadPoolExecutor):
             log.exception("could not record the run of %s at %s", job.id, scheduled)
             super()._do_submit_job(job, run_times)
             return
-        if run_id is None:
+
+        def skipped() -> list[Any]:
             log.info("%s at %s already ran elsewhere; not running it again", job.id, scheduled)
-            return
+            return []  # no events
 
         def marked() -> Any:
+            assert run_id is not None
             token = current.set((run_id, scheduled))
             try:
                 return run_job(job, job._jobstore_alias, run_times, self._logger.name)
@@ -103,7 +105,9 @@ class RecordingExecutor(ThreadPoolExecutor):
             else:
                 self._run_job_success(job.id, f.result())
 
-        self._pool.submit(marked).add_done_callback(done)
+        # Even a skipped run goes through the pool: the executor counts a submitted job as a
+        # running instance until its callback reports back, and max_instances is 1.
+        self._pool.submit(marked if run_id is not None else skipped).add_done_callback(done)
 
 
 class SharedEngineJobStore(SQLAlchemyJobStore):

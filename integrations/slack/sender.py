@@ -18,8 +18,9 @@ first searches the conversation's history since the push was queued for that key
 target is read in its DM, found with conversations.open), and a push found there is not
 posted again; nor is its chart, as the crash may have come after the upload. A lookup that
 fails for now (429, 5xx, network) is retried like a post. This only covers what reaches the
-outbox: a client that re-posts a dropped connection by itself (slack_sdk's default
-``ConnectionErrorRetryHandler``) can post twice within one attempt.
+outbox, so the sender's client has no retry handlers (``clients.sync_client``): slack_sdk's
+default ``ConnectionErrorRetryHandler`` would re-post a dropped connection by itself, twice
+within one attempt.
 
 A lookup Slack refuses for good falls back to posting, with a warning naming the fix:
 ``missing_scope`` (installed without channels:history, groups:history, im:history) and

@@ -324,3 +324,17 @@ def test_segment_and_team_for_managers_only(shop: Database, cfg: Settings) -> No
     assert unknown.kind == "error" and "既不是阶段" in unknown.text  # M01 reads Chinese
     team = say("zhou", "团队").plain()
     assert "王芳" in team and "0/6" in team and "对照组" in team
+
+
+def test_suggested_messages_read_naturally_in_both_languages() -> None:
+    from bot.lifecycle.messages import Facts, suggest
+
+    zh = suggest("churn_risk", Facts("陈瑶悦", "王芳", "百褶半身裙", "喜欢红色", None), "zh")
+    assert "特别适合喜欢红色的您" in zh and "喜欢喜欢" not in zh
+    assert "和百褶半身裙很搭的新品" in zh
+    assert "特别适合喜欢通勤风的您" in suggest(
+        "silent", Facts("周帆", "王芳", None, "通勤风", None), "zh"
+    )
+    assert "特别适合" not in suggest("silent", Facts("周帆", "王芳", None, None, None), "zh")
+    en = suggest("churn_risk", Facts("Amy", "Fang", "trench coat", "red", None), "en")
+    assert "suit your taste for red" in en and "your trench coat" in en

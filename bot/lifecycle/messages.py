@@ -27,7 +27,9 @@ def suggest(kind: str, f: Facts, locale: str) -> str:
     who = f.name or ("您" if locale == "zh" else "there")
     item = f.last_item
     if locale == "zh":
-        likes = f"，特别适合喜欢{f.tag}的您" if f.tag else ""
+        # a taste tag may already say 喜欢 ("喜欢红色"): not "喜欢喜欢红色"
+        taste = f.tag.removeprefix("喜欢") if f.tag else ""
+        likes = f"，特别适合喜欢{taste}的您" if taste else ""
         if kind == "birthday":
             return f"{who}，生日快乐！我是{f.guide}，为您准备了一份生日礼，这周来店里领取吧～"
         if kind == "new_followup":

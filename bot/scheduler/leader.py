@@ -81,7 +81,7 @@ class Leadership:
 def current_leader(db: Database) -> str | None:
     """Who holds the lock (its application_name), for ``scrm scheduler status``."""
     if db.dialect != "postgresql":
-        return "the one process on this SQLite file (SQLite has no leader election)"
+        return "not tracked (SQLite has no leader election: run one process per database file)"
     with db.engine.connect() as conn:
         return conn.execute(
             text(

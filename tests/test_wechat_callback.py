@@ -50,8 +50,10 @@ def test_subscribe_merges_the_follower_with_the_wecom_contact(wx: Harness) -> No
     wx.fake.add_contact("wangfang", "wmU1", "孙八", unionid="oUNION1")
     wx.post(F.contact_xml("add_external_contact", "wangfang", "wmU1"))
     wx.fake.oa_users["oOPEN1"] = {"unionid": "oUNION1", "nickname": "八"}
-    assert _oa(wx, "subscribe", "oOPEN1", EventKey="qrscene_store-SH01") == 200
-    assert _oa(wx, "subscribe", "oOPEN1", EventKey="qrscene_store-SH01") == 200  # retried
+    # A retry is the same message, CreateTime included (two calls could straddle a second).
+    sent = int(time.time())
+    assert _oa(wx, "subscribe", "oOPEN1", sent, EventKey="qrscene_store-SH01") == 200
+    assert _oa(wx, "subscribe", "oOPEN1", sent, EventKey="qrscene_store-SH01") == 200  # retried
     wx.drain()
     (info,) = wx.fake.calls_to("mp:user/info")
     assert info.params["openid"] == "oOPEN1" and info.params["lang"] == "zh_CN"

@@ -47,6 +47,7 @@ from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Customer, InboxEvent, OutboxMessage, Staff, Store
 from tests.fakes import wecom as F
+from tests.fakes.wecom_harness import server_env
 
 GUIDES = 20
 
@@ -180,14 +181,8 @@ def main() -> None:
     import subprocess
 
     port = free_port()
-    env = scrm_env(url)
+    env = scrm_env(url) | server_env(fake)
     env.update(
-        SCRM_WECOM_CORP_ID=F.CORP_ID,
-        SCRM_WECOM_AGENT_ID=str(F.AGENT_ID),
-        SCRM_WECOM_SECRET=F.APP_SECRET,
-        SCRM_WECOM_TOKEN=F.TOKEN,
-        SCRM_WECOM_AES_KEY=F.AES_KEY,
-        SCRM_WECOM_API_BASE=fake.base,
         SCRM_QUIET_START="00:00",
         SCRM_QUIET_END="00:00",
     )

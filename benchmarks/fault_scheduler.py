@@ -55,6 +55,7 @@ from storage.db import Database
 from storage.models import JobRun, OutboxMessage, Staff, Task
 from tests.fakes import slack as S
 from tests.fakes import wecom as F
+from tests.fakes.wecom_harness import server_env
 
 
 class Replicas:
@@ -181,16 +182,10 @@ def main() -> int:
     for channel in channels:
         slack.channels[channel] = {"is_member": True, "is_private": False, "name": channel.lower()}
 
-    env = scrm_env(url)
+    env = scrm_env(url) | server_env(wecom)
     env.update(
         SCRM_LOG_LEVEL="INFO",
         SCRM_TIMEZONE=plan.zone.key,
-        SCRM_WECOM_CORP_ID=F.CORP_ID,
-        SCRM_WECOM_AGENT_ID=str(F.AGENT_ID),
-        SCRM_WECOM_SECRET=F.APP_SECRET,
-        SCRM_WECOM_TOKEN=F.TOKEN,
-        SCRM_WECOM_AES_KEY=F.AES_KEY,
-        SCRM_WECOM_API_BASE=wecom.base,
         SCRM_SLACK_BOT_TOKEN=S.BOT_TOKEN,
         SCRM_SLACK_SIGNING_SECRET="fault-signing-secret",
         SCRM_SLACK_API_BASE=slack.api_base,

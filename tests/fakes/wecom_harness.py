@@ -36,6 +36,18 @@ class Clock:
         self.now = max(self.now, utcnow()) + timedelta(seconds=seconds)
 
 
+def server_env(fake: F.FakeWecom) -> dict[str, str]:
+    """The environment that points a ``scrm serve`` subprocess at the fake (benchmarks)."""
+    return {
+        "SCRM_WECOM_CORP_ID": F.CORP_ID,
+        "SCRM_WECOM_AGENT_ID": str(F.AGENT_ID),
+        "SCRM_WECOM_SECRET": F.APP_SECRET,
+        "SCRM_WECOM_TOKEN": F.TOKEN,
+        "SCRM_WECOM_AES_KEY": F.AES_KEY,
+        "SCRM_WECOM_API_BASE": fake.base,
+    }
+
+
 def wecom_settings(database_url: str, fake: F.FakeWecom, **over: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,

@@ -140,20 +140,20 @@ def loss_alert(
 
 def bulk_delete_check(session: Session, settings: Settings, *, guide: Staff, at: datetime) -> bool:
     """Alert the managers when ``guide`` removed many customers recently; True if alerted."""
-    recent = session.scalar(
-        select(func.count())
-        .select_from(GuideRelation)
-        .where(
+    recent, first = session.execute(
+        select(func.count(), func.min(GuideRelation.removed_at)).where(
             GuideRelation.staff_id == guide.id,
             GuideRelation.removed_by == "guide",
             GuideRelation.removed_at > at - BULK_DELETE_WINDOW,
             GuideRelation.removed_at <= at,
         )
-    )
-    if (recent or 0) < BULK_DELETE_THRESHOLD:
+    ).one()
+    if (recent or 0) < BULK_DELETE_THRESHOLD or first is None:
         return False
-    # One alert per guide per window-sized bucket, however many deletions follow.
-    bucket = int(at.timestamp() // BULK_DELETE_WINDOW.total_seconds())
+    # One alert per burst, however many deletions follow: the key names the burst by its
+    # first deletion, which stays the same while the burst lasts. (A clock bucket would
+    # alert twice for a burst that straddles the bucket's edge.)
+    bucket = int(first.timestamp())
     for manager in managers_of(session, guide):
         zh = manager.locale != "en"
         text = (

@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.api import campaigns, customers, health, intake
+from bot.api import campaigns, customers, docs, health, intake
 from bot.metrics import Metrics
 from bot.outbox import OutboxWorker, Sender
 from bot.settings import Settings
@@ -113,6 +113,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         version="0.1.0",
         summary="Chat-ops SCRM: WeCom/WeChat and Slack on one customer store",
         lifespan=lifespan,
+        docs_url=None,  # served by bot.api.docs from local assets, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -130,6 +132,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         return response
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    docs.mount(app)
     app.include_router(health.router)
     app.include_router(intake.router)
     app.include_router(customers.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -85,10 +86,17 @@ def test_cdnow_log_is_read_whole_and_typed() -> None:
     assert sum(cols.cents) == sum(t.cents for t in txs)
 
 
-def test_cdnow_missing_distribution_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cdnow_module, "DISTRIBUTION", "no-such-distribution-scrm")
-    with pytest.raises(CdnowUnavailable, match="pip install lifetimes"):
+def test_cdnow_missing_file_says_how_to_repair(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(cdnow_module, "DATA_DIR", tmp_path)
+    with pytest.raises(CdnowUnavailable, match="Reinstall scrm-assistant"):
         cdnow_module.data_path()
+
+
+def test_cdnow_ships_with_the_package_not_with_lifetimes() -> None:
+    assert cdnow_module.data_path().parent.parent == Path(cdnow_module.__file__).parent
+    assert cdnow_module.data_path().with_name("CDNOW_sample.txt").is_file()
 
 
 def test_cdnow_parser_names_the_bad_line() -> None:

@@ -4,6 +4,7 @@ settings validation; migrations on an empty database."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -116,3 +117,14 @@ def test_cli_reports_configuration_errors_as_sentences(
     monkeypatch.setenv("SCRM_TIMEZONE", "Nowhere/Land")
     code, out = cli("staff", "list")
     assert code == 2 and "Configuration error" in out and "unknown time zone" in out
+
+
+def test_api_docs_load_their_assets_from_the_service_not_a_cdn(client: TestClient) -> None:
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        assert "cdn" not in html.lower() and "fonts.googleapis" not in html
+        assets = re.findall(r'(?:src|href)="(/docs-assets/[^"]+)"', html)
+        assert assets, html
+        for asset in assets:
+            response = client.get(asset)
+            assert response.status_code == 200 and len(response.content) > 1000, asset

@@ -1,8 +1,8 @@
 """The CDNOW transaction log: 69,659 purchases by 23,570 customers, 1997-01 to 1998-06.
 
-The file ships inside the ``lifetimes`` wheel (``lifetimes/datasets/CDNOW_master.txt``). We
-read it as package data through ``importlib.metadata`` and never import ``lifetimes``: its
-import pulls in pandas and autograd, and it is unmaintained.
+The file ships with this package (``bot/demo/data/``, source in ``SOURCE.md`` there), so
+neither the demo nor the model check needs ``lifetimes``, which carried it before: that
+package is unmaintained and pulls in pandas and autograd.
 
 Used by the demo store (purchase history) and by the lifecycle engine, whose BG/NBD fit must
 reproduce the published CDNOW estimates.
@@ -10,7 +10,6 @@ reproduce the published CDNOW estimates.
 
 from __future__ import annotations
 
-import importlib.metadata
 from array import array
 from dataclasses import dataclass
 from datetime import date
@@ -18,8 +17,8 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
 
-DISTRIBUTION = "lifetimes"
-DATA_FILE = "lifetimes/datasets/CDNOW_master.txt"
+DATA_DIR = Path(__file__).parent / "data"
+DATA_FILE = "CDNOW_master.txt"
 # The log's calendar: every customer's first purchase is in Q1 1997; the log ends here.
 FIRST_DAY = date(1997, 1, 1)
 LAST_DAY = date(1998, 6, 30)
@@ -58,24 +57,14 @@ class Columns:
 
 
 def data_path() -> Path:
-    """Where the installed ``lifetimes`` distribution keeps ``CDNOW_master.txt``."""
-    try:
-        dist = importlib.metadata.distribution(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError as exc:
+    """Where this package keeps ``CDNOW_master.txt`` (``CDNOW_sample.txt`` lies beside it)."""
+    path = DATA_DIR / DATA_FILE
+    if not path.is_file():
         raise CdnowUnavailable(
-            "The CDNOW purchase log ships in the 'lifetimes' package, which is not installed. "
-            "Run `pip install lifetimes` (or `pip install -e .`) and try again."
-        ) from exc
-    for entry in dist.files or ():
-        if entry.as_posix() == DATA_FILE:
-            path = Path(str(entry.locate()))
-            if path.is_file():
-                return path
-            break
-    raise CdnowUnavailable(
-        f"The installed 'lifetimes' {dist.version} has no {DATA_FILE}; "
-        "reinstall it with `pip install --force-reinstall lifetimes`."
-    )
+            f"The CDNOW purchase log is missing from {DATA_DIR}: the installation is "
+            "incomplete. Reinstall scrm-assistant (`pip install --force-reinstall .`)."
+        )
+    return path
 
 
 def _cents(text: str, lineno: int) -> int:

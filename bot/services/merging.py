@@ -49,6 +49,51 @@ def merge(session: Session, *, source_id: int, target_id: int, reason: str) -> i
 
 
 def _move(session: Session, source_id: int, target_id: int, reason: str) -> None:
+    moved = _move_rows(session, source_id, target_id)
+    _fill_and_forward(session, source_id, target_id)
+    session.add(
+        CustomerMerge(
+            source_customer_id=source_id, target_customer_id=target_id, reason=reason, moved=moved
+        )
+    )
+    session.add(
+        AuditLog(
+            channel="system",
+            action="customer.merge",
+            customer_id=target_id,
+            detail={"source": source_id, "reason": reason, "moved": moved},
+        )
+    )
+    session.flush()
+    stats.recompute(session, [target_id])
+    _campaign_facts(session, source_id, target_id)
+
+
+def move_leftovers(session: Session, source_id: int, target_id: int) -> dict[str, int]:
+    """Move what is still attached to an already merged ``source`` to its survivor ``target``
+    (rows an older version let land on it). The caller holds the survivor's lock and rebuilds
+    its stats; returns rows moved per table."""
+    moved = _move_rows(session, source_id, target_id)
+    session.add(
+        AuditLog(
+            channel="system",
+            action="customer.merge.repair",
+            customer_id=target_id,
+            detail={"source": source_id, "reason": "scrm doctor --repair", "moved": moved},
+        )
+    )
+    session.flush()
+    _campaign_facts(session, source_id, target_id)
+    return moved
+
+
+def _campaign_facts(session: Session, source_id: int, target_id: int) -> None:
+    from bot.kpi import hooks as kpi_hooks  # deferred: the KPI package builds on this module
+
+    kpi_hooks.customers_merged(session, [source_id, target_id])
+
+
+def _move_rows(session: Session, source_id: int, target_id: int) -> dict[str, int]:
     moved: dict[str, int] = {}
 
     def move(model: type, column: str = "customer_id") -> None:
@@ -102,8 +147,13 @@ def _move(session: Session, source_id: int, target_id: int, reason: str) -> None
         CampaignParticipant,
     ):
         move(model)
-    session.execute(delete(CustomerStats).where(CustomerStats.customer_id == source_id))
+    gone = session.execute(delete(CustomerStats).where(CustomerStats.customer_id == source_id))
+    moved[CustomerStats.__tablename__] = gone.rowcount  # type: ignore[attr-defined]
+    return moved
 
+
+def _fill_and_forward(session: Session, source_id: int, target_id: int) -> None:
+    """The survivor takes what it lacks from the merged customer, which forwards to it."""
     source = session.get(Customer, source_id)
     target = session.get(Customer, target_id)
     assert source is not None and target is not None
@@ -124,24 +174,6 @@ def _move(session: Session, source_id: int, target_id: int, reason: str) -> None
     session.execute(
         update(Customer).where(Customer.merged_into == source_id).values(merged_into=target_id)
     )
-    session.add(
-        CustomerMerge(
-            source_customer_id=source_id, target_customer_id=target_id, reason=reason, moved=moved
-        )
-    )
-    session.add(
-        AuditLog(
-            channel="system",
-            action="customer.merge",
-            customer_id=target_id,
-            detail={"source": source_id, "reason": reason, "moved": moved},
-        )
-    )
-    session.flush()
-    stats.recompute(session, [target_id])
-    from bot.kpi import hooks as kpi_hooks  # deferred: the KPI package builds on this module
-
-    kpi_hooks.customers_merged(session, [source_id, target_id])
 
 
 def _fold_participation(session: Session, source_id: int, target_id: int) -> None:

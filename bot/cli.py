@@ -331,9 +331,10 @@ def demo(
         f"Chat as a guide: [bold]scrm chat --as {summary.guide_code}[/bold]; a manager: {summary.manager_code} "
         f"(English: {summary.en_manager_code}); admin: {summary.admin_code}  (with SCRM_DATABASE_URL={database})"
     )
-    console.print(
-        f"REST API token of this demo: [bold]{api_token}[/bold]  "
-        f"(the demo server accepts it; `scrm demo --token` prints it again)"
+    # Plain echo: a console may wrap, and a token cut in two cannot be copied.
+    typer.echo(f"REST API token of this demo: {api_token}")
+    typer.echo(
+        "  (the demo server accepts it; `export TOKEN=$(scrm demo --token)` sets it in a shell)"
     )
     if serve_:
         console.print(f"Playground: [bold]http://{host}:{port}/playground[/bold]  (Ctrl-C stops)")

@@ -284,14 +284,15 @@ def demo(
     from bot.lifecycle.tasks import generate
     from storage.base import utcnow
 
-    os.environ["SCRM_DATABASE_URL"] = database
-    os.environ["SCRM_DEMO"] = "true"
-    settings = _settings()
-    if token:
-        db = _database(settings)  # an existing demo store only: --token builds nothing
+    if token:  # an existing demo store only: --token builds nothing
+        db = _database(_settings().model_copy(update={"database_url": database}))
         typer.echo(demo_token.demo_token(db))
         db.dispose()
         return
+    # In the environment, so that the server uvicorn builds below sees them too.
+    os.environ["SCRM_DATABASE_URL"] = database
+    os.environ["SCRM_DEMO"] = "true"
+    settings = _settings()
     db = _database(settings, upgrade=True)
     with Progress(
         TextColumn("{task.description}"),
@@ -325,7 +326,12 @@ def demo(
     console.print(
         f"Demo store {state} ({summary.seconds:.0f} s): {summary.stores} stores, {summary.staff} staff, "
         f"{summary.customers:,} customers, {summary.orders:,} orders (CDNOW, re-dated to end {summary.today}), "
-        f"{summary.campaigns} campaigns; {report.created} new tasks today."
+        f"{summary.campaigns} campaigns; "
+        + (
+            f"{report.created} new tasks today."
+            if report.created
+            else "today's tasks already generated."
+        )
     )
     console.print(
         f"Chat as a guide: [bold]scrm chat --as {summary.guide_code}[/bold]; a manager: {summary.manager_code} "

@@ -35,8 +35,13 @@ OPENERS = [
 
 
 def run(url: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    # scrm demo sets SCRM_* for the server it starts: keep that out of the other tests.
+    clean: dict[str, str | None] = {"SCRM_DEMO": None, "SCRM_API_TOKENS": None}
     result = CliRunner().invoke(
-        app, list(args), env={"SCRM_DATABASE_URL": url, **(env or {})}, catch_exceptions=False
+        app,
+        list(args),
+        env={**clean, "SCRM_DATABASE_URL": url, **(env or {})},
+        catch_exceptions=False,
     )
     return result.exit_code, " ".join(result.output.split())  # rich wraps at 80 columns
 

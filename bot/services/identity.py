@@ -5,6 +5,11 @@ WeChat openid), each unique across the store. When one incoming record carries i
 that already belong to two customers, those customers are the same person: the younger is
 merged into the older (the survivor keeps the lower id), everything they own moves, and the
 merged customer keeps ``merged_into`` so a lookup by its old id still finds the survivor.
+
+``resolve`` locks every existing customer it will write to before deciding anything
+(``survivors.lock_survivors``), so a merge and an order racing it on another replica are
+serialised: the order lands on the survivor, and its stats count it. ``Resolved.merged`` names
+the customers that absorbed another one in the call (for a ``merged`` intake status).
 """
 
 from __future__ import annotations

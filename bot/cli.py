@@ -18,24 +18,25 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import select
 
-from bot.cli_common import console, err
+from bot.cli_common import console, err, redacted
 from bot.cli_common import database as _database
 from bot.cli_common import now_for as _now_for
 from bot.cli_common import settings_or_exit as _settings
-from bot.cli_ops import scheduler_app, slack_app, wecom_app
+from bot.cli_ops import doctor, scheduler_app, slack_app, wecom_app
+from bot.cli_tasks import tasks_app
 
 app = typer.Typer(
     help="scrm-assistant: chat-ops SCRM for WeCom, WeChat and Slack.", no_args_is_help=True
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 staff_app = typer.Typer(help="Staff (guides, managers, admins).", no_args_is_help=True)
-tasks_app = typer.Typer(help="Daily guide task lists.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(staff_app, name="staff")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(scheduler_app, name="scheduler")
 app.add_typer(wecom_app, name="wecom")
 app.add_typer(slack_app, name="slack")
+app.command("doctor")(doctor)
 
 
 @db_app.command("upgrade")
@@ -45,7 +46,7 @@ def db_upgrade(revision: str = "head") -> None:
 
     settings = _settings()
     upgrade(settings.database_url, revision)
-    console.print(f"Database at {revision}: {settings.database_url.split('@')[-1]}")
+    console.print(f"Database at {revision}: {redacted(settings.database_url)}")
 
 
 @app.command()
@@ -252,51 +253,6 @@ def recompute(
         console.print(f"  {change}: {count}")
 
 
-@tasks_app.command("generate")
-def tasks_generate(
-    date_: Annotated[
-        str | None, typer.Option("--date", help="Local date (YYYY-MM-DD); default today")
-    ] = None,
-) -> None:
-    """Build today's task list for every guide (safe to run again: nothing doubles)."""
-    from bot.lifecycle.tasks import generate
-
-    settings = _settings()
-    db = _database(settings)
-    day = _now_for(settings, date_).astimezone(settings.tz).date()
-    report = generate(db, settings, day)
-    db.dispose()
-    kinds = ", ".join(f"{k} {n}" for k, n in sorted(report.by_kind.items())) or "none"
-    console.print(
-        f"Tasks for {day}: {report.created} new for {report.guides} guides ({kinds}); "
-        f"{report.carried} carried over, {report.expired} expired, {report.holdout} held out."
-    )
-
-
-@tasks_app.command("push")
-def tasks_push() -> None:
-    """Generate today's lists and push each guide's list now (one push per guide and day)."""
-    from bot.scheduler import jobs
-    from bot.scheduler.runtime import Runtime, install
-    from storage.models import JobRun
-
-    settings = _settings()
-    db = _database(settings)
-    install(Runtime(db, settings, runner="cli"))
-    zones = {settings.timezone}
-    from storage.models import Store
-
-    with db.session() as s:
-        zones |= {z for z in s.scalars(select(Store.timezone).distinct()) if z}
-        before = s.scalar(select(JobRun.id).order_by(JobRun.id.desc()).limit(1)) or 0
-    for zone in sorted(zones):
-        jobs.morning(zone)
-    with db.session() as s:
-        for run in s.scalars(select(JobRun).where(JobRun.id > before).order_by(JobRun.id)):
-            console.print(f"{run.job_id}: {run.status} — {run.detail}")
-    db.dispose()
-
-
 @app.command()
 def demo(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
@@ -310,19 +266,34 @@ def demo(
     serve_: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the server afterwards")
     ] = True,
+    token: Annotated[
+        bool,
+        typer.Option("--token", help="Print the demo store's REST API token and exit"),
+    ] = False,
 ) -> None:
-    """Build the demo store (real CDNOW purchase history) and serve it with the playground."""
+    """Build the demo store (real CDNOW purchase history) and serve it with the playground.
+
+    The demo has a REST API token of its own, printed here and accepted by the demo server:
+    `export TOKEN=$(scrm demo --token)`.
+    """
     import os
 
+    from bot.demo import token as demo_token
     from bot.demo.build import build_demo
     from bot.lifecycle import recompute
     from bot.lifecycle.tasks import generate
     from storage.base import utcnow
 
+    if token:  # an existing demo store only: --token builds nothing
+        db = _database(_settings().model_copy(update={"database_url": database}))
+        typer.echo(demo_token.demo_token(db))
+        db.dispose()
+        return
+    # In the environment, so that the server uvicorn builds below sees them too.
     os.environ["SCRM_DATABASE_URL"] = database
     os.environ["SCRM_DEMO"] = "true"
     settings = _settings()
-    db = _database(settings)
+    db = _database(settings, upgrade=True)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -348,16 +319,28 @@ def demo(
                 progress=lambda d, t: bar.update(scoring, completed=d, total=t),
             )
     report = generate(db, settings, utcnow().astimezone(settings.tz).date())
+    api_token = demo_token.demo_token(db)
+    os.environ["SCRM_API_TOKENS"] = demo_token.accept(os.environ.get("SCRM_API_TOKENS"), api_token)
     db.dispose()
     state = "built" if summary.built else "already there"
     console.print(
         f"Demo store {state} ({summary.seconds:.0f} s): {summary.stores} stores, {summary.staff} staff, "
         f"{summary.customers:,} customers, {summary.orders:,} orders (CDNOW, re-dated to end {summary.today}), "
-        f"{summary.campaigns} campaigns; {report.created} new tasks today."
+        f"{summary.campaigns} campaigns; "
+        + (
+            f"{report.created} new tasks today."
+            if report.created
+            else "today's tasks already generated."
+        )
     )
     console.print(
         f"Chat as a guide: [bold]scrm chat --as {summary.guide_code}[/bold]; a manager: {summary.manager_code} "
         f"(English: {summary.en_manager_code}); admin: {summary.admin_code}  (with SCRM_DATABASE_URL={database})"
+    )
+    # Plain echo: a console may wrap, and a token cut in two cannot be copied.
+    typer.echo(f"REST API token of this demo: {api_token}")
+    typer.echo(
+        "  (the demo server accepts it; `export TOKEN=$(scrm demo --token)` sets it in a shell)"
     )
     if serve_:
         console.print(f"Playground: [bold]http://{host}:{port}/playground[/bold]  (Ctrl-C stops)")

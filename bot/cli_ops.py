@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -178,7 +178,7 @@ def slack_socket() -> None:
     from integrations.slack.socket import run
 
     settings = settings_or_exit()
-    database(settings).dispose()  # migrate first, like serve
+    database(settings).dispose()  # refuse a missing or outdated store before connecting
     console.print("Slack Socket Mode: connecting… (Ctrl-C stops)")
     try:
         asyncio.run(run(settings))
@@ -187,3 +187,52 @@ def slack_socket() -> None:
         raise typer.Exit(2) from exc
     except KeyboardInterrupt:
         pass
+
+
+def doctor(
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Fix what is found (without it: report only)")
+    ] = False,
+) -> None:
+    """Check the store for what older versions may have left: orders, tags, relations, tasks
+    or stats still on merged customers, and stats that do not add up to the orders.
+
+    Without --repair it only reports (exit 1 when something is wrong). With --repair it
+    fixes everything in one transaction and reports what it changed; safe to run again.
+    """
+    from bot.services import doctor as checks
+
+    settings = settings_or_exit()
+    db = database(settings)
+    try:
+        with db.uow() as uow:
+            found = checks.diagnose(uow.session)
+            if found.clean:
+                console.print(
+                    "The store is sound: nothing is left on merged customers, and every "
+                    "customer's stats add up to their orders."
+                )
+                return
+            console.print("Found:", style="bold")
+            for line in found.lines():
+                console.print(f"  - {line}", markup=False)
+            if not repair:
+                console.print(
+                    "Nothing was changed. Run `scrm doctor --repair` to fix these "
+                    "(one transaction; safe to run again).",
+                    markup=False,
+                )
+                raise typer.Exit(1)
+            done = checks.repair(uow.session, found)
+            left = checks.diagnose(uow.session)
+            uow.commit()
+    finally:
+        db.dispose()
+    console.print("Repaired:", style="bold")
+    for line in done.lines():
+        console.print(f"  - {line}", markup=False)
+    if not left.clean:
+        err.print("Still wrong after the repair (look at these by hand):", style="red")
+        for line in left.lines():
+            err.print(f"  - {line}", markup=False)
+        raise typer.Exit(1)

@@ -5,6 +5,11 @@ WeChat openid), each unique across the store. When one incoming record carries i
 that already belong to two customers, those customers are the same person: the younger is
 merged into the older (the survivor keeps the lower id), everything they own moves, and the
 merged customer keeps ``merged_into`` so a lookup by its old id still finds the survivor.
+
+``resolve`` locks every existing customer it will write to before deciding anything
+(``survivors.lock_survivors``), so a merge and an order racing it on another replica are
+serialised: the order lands on the survivor, and its stats count it. ``Resolved.merged`` names
+the customers that absorbed another one in the call (for a ``merged`` intake status).
 """
 
 from __future__ import annotations
@@ -12,27 +17,28 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from bot.services import stats
+from bot.services.merging import merge
 from bot.services.names import name_fields
-from storage.models import (
-    AuditLog,
-    CampaignParticipant,
-    Customer,
-    CustomerIdentity,
-    CustomerMerge,
-    CustomerStats,
-    CustomerTag,
-    GuideRelation,
-    Interaction,
-    Order,
-    Task,
-)
+from bot.services.survivors import canonical_id, canonical_many, lock_customer, lock_survivors
+from storage.models import Customer, CustomerIdentity
 from storage.upsert import insert_ignore
+
+__all__ = [
+    "Claim",
+    "Resolved",
+    "UnknownCustomer",
+    "canonical_id",
+    "canonical_many",
+    "lock_customer",
+    "lock_survivors",
+    "lookup",
+    "merge",
+    "resolve",
+]
 
 Pair = tuple[str, str]
 
@@ -47,38 +53,9 @@ class Claim:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-_MERGED_INTO = select(Customer.merged_into).where(Customer.id == bindparam("cid"))
 _BY_IDENTITY = select(CustomerIdentity.customer_id).where(
     CustomerIdentity.kind == bindparam("kind"), CustomerIdentity.value == bindparam("value")
 )
-
-
-def canonical_id(session: Session, customer_id: int) -> int | None:
-    """Follow ``merged_into`` to the surviving customer (None if the id never existed)."""
-    seen: set[int] = set()
-    current: int | None = customer_id
-    while current is not None and current not in seen:
-        seen.add(current)
-        nxt = session.execute(_MERGED_INTO, {"cid": current}).one_or_none()
-        if nxt is None:
-            return None
-        if nxt[0] is None:
-            return current
-        current = nxt[0]
-    return current
-
-
-def canonical_many(session: Session, ids: Iterable[int]) -> dict[int, int | None]:
-    """``canonical_id`` for many ids: one query per 900 ids; merge chains (rare) one by one."""
-    wanted = sorted(set(ids))
-    out: dict[int, int | None] = dict.fromkeys(wanted)
-    for start in range(0, len(wanted), 900):
-        chunk = wanted[start : start + 900]
-        for cid, merged_into in session.execute(
-            select(Customer.id, Customer.merged_into).where(Customer.id.in_(chunk))
-        ):
-            out[cid] = cid if merged_into is None else canonical_id(session, merged_into)
-    return out
 
 
 def lookup(session: Session, kind: str, value: str) -> int | None:
@@ -138,6 +115,8 @@ def _older(a: int, b: int) -> bool:
 class Resolved:
     ids: list[int]
     created: set[int]
+    # Customers that absorbed another customer during this call (survivors of a merge).
+    merged: set[int] = field(default_factory=set)
 
 
 def resolve(
@@ -151,7 +130,9 @@ def resolve(
     all_pairs = {p for c in claims for p in c.pairs}
     owner = _existing(session, all_pairs)
     known = set(owner)
-    survivors = canonical_many(
+    # Lock every existing customer this batch will write to (and learn who survives) before
+    # deciding anything: a merge or order racing us either finished first or waits for us.
+    survivors = lock_survivors(
         session, {c.customer_id for c in claims if c.customer_id} | set(owner.values())
     )
     for pair, who in owner.items():
@@ -215,9 +196,10 @@ def resolve(
         return created[root] if root < 0 else root
 
     # Merge existing customers that turned out to be one person.
+    merged: set[int] = set()
     for ref in list(groups.parent):
         if ref > 0 and groups.find(ref) != ref:
-            merge(session, source_id=ref, target_id=real(ref), reason=reason)
+            merged.add(merge(session, source_id=ref, target_id=real(ref), reason=reason))
 
     new_pairs = [
         {"customer_id": real(ref), "kind": kind, "value": value}
@@ -232,11 +214,12 @@ def resolve(
             now = winners.get((str(p["kind"]), str(p["value"])))
             ours = int(str(p["customer_id"]))
             if now is not None and now != ours:
-                merge(session, source_id=ours, target_id=now, reason="concurrent create")
+                # Not a merge the caller asked for: the same new person, created twice.
+                survivor = merge(session, source_id=ours, target_id=now, reason="concurrent create")
                 for root, cid in created.items():
                     if cid == ours:
-                        created[root] = now
-    return Resolved([real(r) for r in refs], set(created.values()))
+                        created[root] = survivor
+    return Resolved([real(r) for r in refs], set(created.values()), merged)
 
 
 def _phone_fields(phone: str | None) -> dict[str, str | None]:
@@ -247,123 +230,3 @@ class UnknownCustomer(LookupError):
     def __init__(self, customer_id: int) -> None:
         super().__init__(f"customer {customer_id} does not exist")
         self.customer_id = customer_id
-
-
-def merge(session: Session, *, source_id: int, target_id: int, reason: str) -> None:
-    """Move everything ``source`` owns to ``target`` and leave a forwarding ``merged_into``."""
-    if source_id == target_id:
-        return
-    moved: dict[str, int] = {}
-
-    def move(model: type, column: str = "customer_id") -> None:
-        col = getattr(model, column)
-        result = session.execute(update(model).where(col == source_id).values({column: target_id}))
-        moved[model.__tablename__] = result.rowcount  # type: ignore[attr-defined]
-
-    # Rows unique per customer: drop the source's copy where the target already has one.
-    dup_tags = select(CustomerTag.tag_id).where(CustomerTag.customer_id == target_id)
-    session.execute(
-        delete(CustomerTag).where(
-            CustomerTag.customer_id == source_id, CustomerTag.tag_id.in_(dup_tags)
-        )
-    )
-    dup_rel = select(GuideRelation.staff_id).where(GuideRelation.customer_id == target_id)
-    session.execute(
-        delete(GuideRelation).where(
-            GuideRelation.customer_id == source_id, GuideRelation.staff_id.in_(dup_rel)
-        )
-    )
-    target_tasks = select(Task.guide_id, Task.day).where(Task.customer_id == target_id).subquery()
-    session.execute(
-        delete(Task).where(
-            Task.customer_id == source_id,
-            select(func.count())
-            .select_from(target_tasks)
-            .where(target_tasks.c.guide_id == Task.guide_id, target_tasks.c.day == Task.day)
-            .scalar_subquery()
-            > 0,
-        )
-    )
-    dup_camp = select(CampaignParticipant.campaign_id).where(
-        CampaignParticipant.customer_id == target_id
-    )
-    # Both were in one campaign: the survivor keeps the earliest registration and touch, and
-    # is targeted if either was (order facts are recomputed from the moved orders).
-    _fold_participation(session, source_id, target_id)
-    session.execute(
-        delete(CampaignParticipant).where(
-            CampaignParticipant.customer_id == source_id,
-            CampaignParticipant.campaign_id.in_(dup_camp),
-        )
-    )
-    for model in (
-        CustomerIdentity,
-        Order,
-        CustomerTag,
-        GuideRelation,
-        Interaction,
-        Task,
-        CampaignParticipant,
-    ):
-        move(model)
-    session.execute(delete(CustomerStats).where(CustomerStats.customer_id == source_id))
-
-    source = session.get(Customer, source_id)
-    target = session.get(Customer, target_id)
-    assert source is not None and target is not None
-    for attr in (
-        "name",
-        "name_pinyin",
-        "name_initials",
-        "phone",
-        "phone_last4",
-        "gender",
-        "birthday",
-        "store_id",
-        "guide_id",
-    ):
-        if getattr(target, attr) is None and getattr(source, attr) is not None:
-            setattr(target, attr, getattr(source, attr))
-    source.merged_into = target_id
-    session.execute(
-        update(Customer).where(Customer.merged_into == source_id).values(merged_into=target_id)
-    )
-    session.add(
-        CustomerMerge(
-            source_customer_id=source_id, target_customer_id=target_id, reason=reason, moved=moved
-        )
-    )
-    session.add(
-        AuditLog(
-            channel="system",
-            action="customer.merge",
-            customer_id=target_id,
-            detail={"source": source_id, "reason": reason, "moved": moved},
-        )
-    )
-    session.flush()
-    stats.recompute(session, [target_id])
-    from bot.kpi import hooks as kpi_hooks  # deferred: the KPI package builds on this module
-
-    kpi_hooks.customers_merged(session, [source_id, target_id])
-
-
-def _fold_participation(session: Session, source_id: int, target_id: int) -> None:
-    rows = session.scalars(
-        select(CampaignParticipant).where(
-            CampaignParticipant.customer_id.in_([source_id, target_id])
-        )
-    ).all()
-    mine = {r.campaign_id: r for r in rows if r.customer_id == source_id}
-    for kept in (r for r in rows if r.customer_id == target_id):
-        gone = mine.get(kept.campaign_id)
-        if gone is None:
-            continue
-        kept.registered_at = _earliest(kept.registered_at, gone.registered_at)
-        kept.touched_at = _earliest(kept.touched_at, gone.touched_at)
-        kept.targeted = kept.targeted or gone.targeted
-    session.flush()
-
-
-def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return min(a, b) if a and b else a or b

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.outbox import enqueue
 from bot.services import audit
+from bot.services.survivors import lock_customer
 from storage.models import CustomerIdentity, CustomerTag, Tag, TagGroup
 
 MAX_TAG = 30
@@ -104,6 +105,7 @@ def add(
 ) -> TagChange:
     result = TagChange()
     pushed: list[int] = []
+    customer_id = lock_customer(session, customer_id) or customer_id  # a merge may race us
     for spec in dict.fromkeys(specs):
         group, tag, created = resolve(
             session, spec, may_create=True, is_manager=is_manager, default_group=default_group
@@ -145,6 +147,7 @@ def remove(
 ) -> TagChange:
     result = TagChange()
     pushed: list[int] = []
+    customer_id = lock_customer(session, customer_id) or customer_id  # a merge may race us
     for spec in dict.fromkeys(specs):
         group, tag, _ = resolve(
             session, spec, may_create=False, is_manager=False, default_group=default_group

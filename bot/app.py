@@ -9,12 +9,13 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.api import campaigns, customers, health, intake
+from bot import redact
+from bot.api import campaigns, customers, health, intake, staff
 from bot.metrics import Metrics
 from bot.outbox import OutboxWorker, Sender
 from bot.settings import Settings
@@ -44,13 +45,15 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise _TooLarge
+                # Raised inside the route (a chunked body has no length to check up front),
+                # so the app's own handler answers it: an exception escaping through the
+                # middleware stack would become a 500.
+                raise HTTPException(
+                    413, f"request body over {self.limit} bytes; send smaller batches"
+                )
             return message
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
+        await self.app(scope, counted, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse(
@@ -60,12 +63,15 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
-
-
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or Settings()
+    redact.install()
+    if settings.bare_tokens:
+        log.warning(
+            "%d API token(s) in SCRM_API_TOKENS carry no scope and act as intake+read; write"
+            " them as TOKEN:intake+read (or TOKEN:read, TOKEN:admin) to say what each may do",
+            settings.bare_tokens,
+        )
     metrics = Metrics()
 
     @asynccontextmanager
@@ -113,7 +119,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         version="0.1.0",
         summary="Chat-ops SCRM: WeCom/WeChat and Slack on one customer store",
         lifespan=lifespan,
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
     )
+    app.add_exception_handler(RecursionError, _too_deep)
     app.state.settings = settings
     app.state.metrics = metrics
     if db is not None:
@@ -134,6 +144,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(intake.router)
     app.include_router(customers.router)
     app.include_router(campaigns.router)
+    app.include_router(staff.router)
     # The app factory is the composition root: it is the one place in bot/ that reaches into
     # integrations/, to mount each enabled channel's routes.
     if settings.playground_enabled:
@@ -160,6 +171,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.state.hooks["send_digest"] = send_digest
     app.state.senders = senders
     return app
+
+
+async def _too_deep(request: Request, exc: Exception) -> Response:
+    return JSONResponse(
+        {"detail": "the JSON body is nested too deeply; send flat rows (a list of objects)"},
+        status_code=400,
+    )
 
 
 async def _pump(worker: OutboxWorker) -> None:

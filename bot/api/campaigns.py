@@ -150,7 +150,7 @@ async def kpis(
             return Response(
                 view.as_csv(rows),
                 media_type="text/csv; charset=utf-8",
-                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+                headers={"Content-Disposition": view.attachment(name)},
             )
         return view.as_json(report, settings.roi_definition, lang, cfg, tables)
 

@@ -39,3 +39,7 @@ def from_staff(session: Session, staff: Staff, channel: Channel) -> Actor:
         channel=channel,
         store_ids=scope.store_ids(session, staff),
     )
+
+
+def still_active(session: Session, staff_id: int) -> bool:
+    return bool(session.scalar(select(Staff.active).where(Staff.id == staff_id)))

@@ -67,8 +67,14 @@ class Dispatcher:
                 reply = self._route(ctx, message)
             except Exception:
                 ref = uuid.uuid4().hex[:8]
+                # The command word only: the rest may hold a phone number or a customer's name.
+                words = message.text.split()
                 log.exception(
-                    "command failed (ref %s) for %s: %r", ref, actor.code, message.text[:200]
+                    "command failed (ref %s) for %s: %r and %d more character(s)",
+                    ref,
+                    actor.code,
+                    words[0][:20] if words else "",
+                    max(0, len(message.text) - len(words[0] if words else "")),
                 )
                 uow.rollback()
                 return Reply(
@@ -89,7 +95,11 @@ class Dispatcher:
         hit = self._actors.get(key)
         now = time.monotonic()
         if hit and hit[0] > now:
-            return hit[1]
+            # A deactivated member is refused at once, not when the cache entry runs out.
+            if actors.still_active(session, hit[1].staff_id):
+                return hit[1]
+            self._actors.pop(key, None)
+            return None
         actor = actors.resolve(session, message)
         if actor is not None:
             if len(self._actors) > 10_000:

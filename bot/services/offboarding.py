@@ -54,28 +54,34 @@ def deactivate(session: Session, code: str, *, channel: str) -> dict[str, Any]:
     return {"code": code, "active": False, "changed": was, "has_customers": followed is not None}
 
 
-def unlink_slack(session: Session, code: str, *, channel: str) -> str | None:
+_COLUMN = {"slack": "slack_user_id", "wecom": "wecom_userid"}
+
+
+def unlink(session: Session, code: str, chat: str, *, channel: str) -> str | None:
+    """Remove a chat-id link; returns the id that was linked (None: there was none)."""
     staff = member(session, code)
-    old = staff.slack_user_id
+    column = _COLUMN[chat]
+    old: str | None = getattr(staff, column)
     if old:
-        staff.slack_user_id = None
-        audit.record(session, staff_id=staff.id, channel=channel, action="unlink_slack", user=old)
+        setattr(staff, column, None)
+        audit.record(session, staff_id=staff.id, channel=channel, action=f"unlink_{chat}", user=old)
     return old
 
 
-def link_slack(session: Session, code: str, user_id: str, *, channel: str) -> None:
+def link(session: Session, code: str, chat: str, user_id: str, *, channel: str) -> None:
     staff = member(session, code)
-    other = session.scalar(select(Staff.code).where(Staff.slack_user_id == user_id))
+    column = _COLUMN[chat]
+    other = session.scalar(select(Staff.code).where(getattr(Staff, column) == user_id))
     if other and other != code:
         raise Refused(
-            f"Slack 账号 {user_id} 已关联员工 {other}；先运行 scrm staff unlink {other} slack。",
-            f"Slack user {user_id} is already linked to {other}; run"
-            f" `scrm staff unlink {other} slack` first",
+            f"{chat} 账号 {user_id} 已关联员工 {other}；先运行 scrm staff unlink {other} {chat}。",
+            f"{chat} user {user_id} is already linked to {other}; run"
+            f" `scrm staff unlink {other} {chat}` first",
         )
-    old = staff.slack_user_id
-    staff.slack_user_id = user_id
+    old = getattr(staff, column)
+    setattr(staff, column, user_id)
     audit.record(
-        session, staff_id=staff.id, channel=channel, action="link_slack", user=user_id, old=old
+        session, staff_id=staff.id, channel=channel, action=f"link_{chat}", user=user_id, old=old
     )
 
 

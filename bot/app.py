@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,22 +38,28 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._refuse(scope, receive, send)
             return
+        if declared is not None:
+            await self.app(scope, receive, send)  # the server holds the body to its length
+            return
+        # A chunked body has no length to check up front: read it here, up to the cap, and
+        # hand it on. Refusing from inside the app instead would surface as a 500, because
+        # an exception raised while receiving escapes the middleware stack.
+        buffered: list[Message] = []
         seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
+            buffered.append(message)
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                # Raised inside the route (a chunked body has no length to check up front),
-                # so the app's own handler answers it: an exception escaping through the
-                # middleware stack would become a 500.
-                raise HTTPException(
-                    413, f"request body over {self.limit} bytes; send smaller batches"
-                )
-            return message
+                await self._refuse(scope, receive, send)
+                return
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
 
-        await self.app(scope, counted, send)
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse(
@@ -68,8 +74,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     redact.install()
     if settings.bare_tokens:
         log.warning(
-            "%d API token(s) in SCRM_API_TOKENS carry no scope and act as intake+read; write"
-            " them as TOKEN:intake+read (or TOKEN:read, TOKEN:admin) to say what each may do",
+            "%d API token(s) in SCRM_API_TOKENS carry no scope and act as intake+read; add the"
+            " scopes each may use, as <token>:intake+read, <token>:read or <token>:admin",
             settings.bare_tokens,
         )
     metrics = Metrics()

@@ -180,6 +180,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_weak_secrets(self) -> Settings:
+        tokens = [t.secret for t in self.api_tokens]
+        if self.metrics_token is not None:
+            tokens.append(self.metrics_token)
+        for token in tokens:
+            if len(token.get_secret_value()) < MIN_TOKEN_CHARS:
+                raise ValueError(
+                    f"an API or metrics token has {len(token.get_secret_value())} characters;"
+                    f" use at least {MIN_TOKEN_CHARS} random ones (e.g. `openssl rand -hex 24`)"
+                )
         for name in type(self).model_fields:
             value = getattr(self, name)
             for item in value if isinstance(value, list) else [value]:
@@ -197,15 +206,6 @@ class Settings(BaseSettings):
                     f"SCRM_{name.upper()} has {len(key.get_secret_value())} characters; an"
                     f" EncodingAESKey has exactly {AES_KEY_CHARS}: copy it again from the admin"
                     " console"
-                )
-        tokens = [t.secret for t in self.api_tokens]
-        if self.metrics_token is not None:
-            tokens.append(self.metrics_token)
-        for token in tokens:
-            if len(token.get_secret_value()) < MIN_TOKEN_CHARS:
-                raise ValueError(
-                    f"an API or metrics token has {len(token.get_secret_value())} characters;"
-                    f" use at least {MIN_TOKEN_CHARS} random ones (e.g. `openssl rand -hex 24`)"
                 )
         redact.register_settings(self)
         return self

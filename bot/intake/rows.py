@@ -131,7 +131,8 @@ class Row(BaseModel):
                 tz = (info.context or {}).get("tz") or ZoneInfo("Asia/Shanghai")
                 value = value.replace(tzinfo=tz)
             if isinstance(value, datetime):
-                _plausible(value, (info.context or {}).get("now"))
+                future = info.field_name in HAPPENED
+                _plausible(value, (info.context or {}).get("now"), future_ok=not future)
         return value
 
 
@@ -139,13 +140,19 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 AHEAD = timedelta(days=1)
 
 
-def _plausible(value: datetime, now: datetime | None) -> None:
+# Times of things that have happened; a campaign's dates may well lie ahead.
+HAPPENED = {"ordered_at", "refunded_at"}
+
+
+def _plausible(value: datetime, now: datetime | None, *, future_ok: bool) -> None:
     """Refuse times no order or refund can have: before 1970 (where zoneinfo falls back to
     local mean time, +08:05:43 for Shanghai) or more than a day ahead (a typo like 9999)."""
     now = now or datetime.now(UTC)
     # Years first: comparing aware times near year 1 or 9999 can overflow.
     if value.year < 1970 or value < EARLIEST:
         raise ValueError(f"{value:%Y-%m-%d} is before 1970; check the year")
+    if future_ok:
+        return
     if value.year > now.year + 1 or value > now + AHEAD:
         raise ValueError(f"{value:%Y-%m-%d} is more than a day in the future; check the date")
 
@@ -153,7 +160,10 @@ def _plausible(value: datetime, now: datetime | None) -> None:
 class Identities(Row):
     """Any of these names a customer; several of them may turn out to be one person."""
 
-    customer_id: Annotated[int | None, BeforeValidator(_blank_to_none)] = None
+    # A BIGINT id: a larger one cannot exist, and PostgreSQL refuses to compare with it.
+    customer_id: Annotated[
+        int | None, BeforeValidator(_blank_to_none), Field(ge=1, le=2**63 - 1)
+    ] = None
     phone: Text = None
     member_no: OptCode = None
     unionid: OptCode = None

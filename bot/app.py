@@ -154,6 +154,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     # The app factory is the composition root: it is the one place in bot/ that reaches into
     # integrations/, to mount each enabled channel's routes.
     if settings.playground_enabled:
+        log.warning(
+            "the playground is on (%s): it acts as any staff member with no login and answers"
+            " loopback clients only",
+            "demo mode" if settings.playground is None else "SCRM_PLAYGROUND=true",
+        )
         from integrations.console.playground import build_router
 
         app.include_router(build_router())

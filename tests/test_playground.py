@@ -37,7 +37,7 @@ def on(settings: Settings) -> Settings:
 @pytest.fixture
 def play(api, on: Settings, db: Database) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     build_store(api)
-    with TestClient(create_app(on, db)) as c:
+    with TestClient(create_app(on, db), client=("127.0.0.1", 50000)) as c:
         yield c
 
 

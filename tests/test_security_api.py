@@ -242,3 +242,17 @@ def test_kpi_csv_escapes_formulas_and_the_file_name(app_client: TestClient) -> N
         f"/api/v1/campaigns/{code}/kpis", params={"period": "0999-01-01..0999-01-05"}, headers=h
     )
     assert r.status_code == 422 and "before 1970" in r.json()["detail"]
+
+
+def test_the_playground_is_off_by_default_and_loopback_only(
+    database_url: str, db: Database
+) -> None:
+    with TestClient(create_app(_settings(database_url), db)) as c:
+        assert c.get("/playground").status_code == 404
+    on = _settings(database_url, playground=True)
+    with TestClient(create_app(on, db), client=("203.0.113.9", 4000)) as c:
+        r = c.post("/playground/api/send", json={"staff": "A01", "text": "help"})
+        assert r.status_code == 403 and "loopback" in r.json()["detail"]
+    with TestClient(create_app(on, db), client=("127.0.0.1", 4000)) as c:
+        page = c.get("/playground")
+        assert page.status_code == 200 and "admin included, with no login" in page.text

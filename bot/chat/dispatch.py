@@ -36,6 +36,12 @@ REFUSE_UNKNOWN = (
     "scrm staff add CODE NAME --wecom {uid} (or --slack {uid})."
 )
 
+REFUSE_INACTIVE = (
+    "你的员工账号已停用，无法使用。如有疑问请联系店长或管理员。\n"
+    "Your staff account has been deactivated, so I can't help. Ask your manager or an admin "
+    "if this is a mistake."
+)
+
 
 class Dispatcher:
     def __init__(
@@ -61,6 +67,8 @@ class Dispatcher:
         with self.db.uow() as uow:
             actor = self._actor(uow.session, message)
             if actor is None:
+                if actors.deactivated(uow.session, message):
+                    return Reply(text=REFUSE_INACTIVE, kind="refusal")
                 return Reply(text=REFUSE_UNKNOWN.format(uid=message.user_id or "?"), kind="refusal")
             ctx = Context(actor, uow.session, self.settings, now, self.commands)
             try:

@@ -143,3 +143,4 @@ def register_settings(settings: Any) -> None:
             elif hasattr(item, "secret"):  # a scoped API token
                 values.append(str(item.secret.get_secret_value()))
     register(values)
+    install()  # any process that loads settings (server, CLI, scheduler) scrubs its logs

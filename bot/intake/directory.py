@@ -89,7 +89,7 @@ def write_staff(session: Session, batch: list[Pending[StaffIn]]) -> None:
         changes = {
             c: [before[c], getattr(member, c)] for c in AUDITED if before[c] != getattr(member, c)
         }
-        if changes:
+        if changes and not created:  # a new member is its own record (created_at)
             audit.record(
                 session,
                 staff_id=member.id,

@@ -256,3 +256,19 @@ def test_the_playground_is_off_by_default_and_loopback_only(
     with TestClient(create_app(on, db), client=("127.0.0.1", 4000)) as c:
         page = c.get("/playground")
         assert page.status_code == 200 and "admin included, with no login" in page.text
+
+
+def test_chat_tags_and_notes_lose_control_characters(api, cli, db: Database) -> None:  # type: ignore[no-untyped-def]
+    from storage.models import Interaction, Tag
+    from tests.chat_fixtures import build_store
+
+    build_store(api)
+    code, out = cli("chat", "--as", "G01", "--command", "tag 张三 V\x07IP\u202e")
+    assert code == 0, out
+    code, out = cli("chat", "--as", "G01", "--command", "note 张三 回访\u202e\x1b完成")
+    assert code == 0, out
+    with db.session() as s:
+        tags = list(s.scalars(select(Tag.name)))
+        notes = list(s.scalars(select(Interaction.body).where(Interaction.kind == "note")))
+    assert "VIP" in tags and not any("\x07" in t or "\u202e" in t for t in tags)
+    assert notes == ["回访完成"]

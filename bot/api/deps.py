@@ -87,4 +87,5 @@ ReadClient = Annotated[ApiToken, Depends(scope("read"))]
 IntakeClient = Annotated[ApiToken, Depends(scope("intake"))]
 AdminClient = Annotated[ApiToken, Depends(scope("admin"))]
 # Kept for routers that have not picked a scope: reading is the least a token can do.
+require_token = scope("read")
 ApiClient = ReadClient

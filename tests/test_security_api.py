@@ -272,3 +272,28 @@ def test_chat_tags_and_notes_lose_control_characters(api, cli, db: Database) -> 
         notes = list(s.scalars(select(Interaction.body).where(Interaction.kind == "note")))
     assert "VIP" in tags and not any("\x07" in t or "\u202e" in t for t in tags)
     assert notes == ["回访完成"]
+
+
+def test_a_failing_command_is_logged_without_its_text(
+    api,
+    settings: Settings,
+    db: Database,
+    caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
+) -> None:
+    from bot.chat.dispatch import Dispatcher
+    from bot.chat.types import Channel, IncomingMessage
+    from bot.commands.base import Command
+    from tests.chat_fixtures import build_store
+
+    build_store(api)
+
+    def crash(ctx: Any, args: Any) -> Any:
+        raise RuntimeError("boom")
+
+    boom = Command("boom", "炸", "Boom\n炸", parse=lambda tokens: tokens, handle=crash)
+    dispatcher = Dispatcher(db, settings, commands=[boom])
+    caplog.set_level(logging.ERROR)
+    reply = dispatcher.handle(IncomingMessage(Channel.CONSOLE, "G01", "boom 张三 13812345678"))
+    assert reply.kind == "error"
+    assert "command failed" in caplog.text and "'boom' and" in caplog.text
+    assert "13812345678" not in caplog.text and "张三" not in caplog.text

@@ -28,7 +28,8 @@ _PARAM = re.compile(
     r"signature|msg_signature|echostr|encodingaeskey|aes_key|api_key|apikey|client_secret)"
     r"[\"']?\s*(?:=|:|%3D)\s*[\"']?)(?P<value>[^&\s\"',;)}\]]+)"
 )
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{6,}")
+# Credentials are long; "bearer token" or "basic information" in prose are not.
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{16,}")
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
 _SLACK_TOKEN = re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]+|\bxapp-[A-Za-z0-9\-]+")
 # Mainland mobile numbers (optionally +86): everything but the last 4 digits goes. Other

@@ -99,6 +99,15 @@ def test_deactivate_over_the_api_needs_admin_and_keeps_the_row(
     r = c.post("/api/v1/staff/G1/deactivate", headers=as_(ADMIN))
     assert r.status_code == 200 and r.json()["changed"] is True
     assert c.post("/api/v1/staff/NOPE/deactivate", headers=as_(ADMIN)).status_code == 404
+    c.post("/api/v1/staff", json=[{"code": "G2", "name": "李娜"}], headers=as_(ADMIN))
+    rows = [{"phone": "13800001111", "name": "丁", "guide": "G1"}]
+    c.post("/api/v1/customers", json=rows, headers=as_(ADMIN))
+    move = {"to": "G2", "customers": "all"}
+    assert c.post("/api/v1/staff/G1/handover", json=move, headers=as_(INTAKE)).status_code == 403
+    r = c.post("/api/v1/staff/G1/handover", json=move, headers=as_(ADMIN))
+    assert r.status_code == 200 and len(r.json()["moved"]) == 1, r.text
+    r = c.post("/api/v1/staff/G1/handover", json={"to": "G1"}, headers=as_(ADMIN))
+    assert r.status_code == 422 and "same staff member" in r.json()["detail"]
     with db.session() as s:
         member = s.scalar(select(Staff).where(Staff.code == "G1"))
         assert member is not None and member.active is False

@@ -44,7 +44,7 @@ from benchmarks.common import (
     tree_pids,
 )
 
-TOKEN = "bench-token"
+TOKEN = "bench-token-0123456789abcdef"
 
 
 def batches(path: Path, size: int) -> Iterator[tuple[int, bytes]]:
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="append the result to this JSONL file")
     args = ap.parse_args(argv)
 
-    env = scrm_env(args.database_url, TOKEN)
+    env = scrm_env(args.database_url, f"{TOKEN}:admin")
     orders_file = head(args.data / "orders.jsonl", args.orders)
     result: dict[str, object] = {
         "bench": "intake",

@@ -102,7 +102,7 @@ def prepared_database(url: str, data: Path, env: dict[str, str]) -> dict[str, ob
     return setup
 
 
-def scrm_env(url: str, token: str = "bench-token") -> dict[str, str]:
+def scrm_env(url: str, token: str = "bench-token-0123456789abcdef:admin") -> dict[str, str]:
     env = dict(os.environ)
     env.update(SCRM_DATABASE_URL=url, SCRM_API_TOKENS=token, SCRM_LOG_LEVEL="WARNING")
     env.setdefault("SCRM_TIMEZONE", "Asia/Shanghai")

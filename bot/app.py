@@ -14,7 +14,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.api import campaigns, customers, docs, health, intake
+from bot import redact
+from bot.api import campaigns, customers, docs, health, intake, staff
 from bot.metrics import Metrics
 from bot.outbox import OutboxWorker, Sender
 from bot.settings import Settings
@@ -37,20 +38,28 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._refuse(scope, receive, send)
             return
+        if declared is not None:
+            await self.app(scope, receive, send)  # the server holds the body to its length
+            return
+        # A chunked body has no length to check up front: read it here, up to the cap, and
+        # hand it on. Refusing from inside the app instead would surface as a 500, because
+        # an exception raised while receiving escapes the middleware stack.
+        buffered: list[Message] = []
         seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
+            buffered.append(message)
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise _TooLarge
-            return message
+                await self._refuse(scope, receive, send)
+                return
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse(
@@ -60,12 +69,15 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
-
-
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or Settings()
+    redact.install()
+    if settings.bare_tokens:
+        log.warning(
+            "%d API token(s) in SCRM_API_TOKENS carry no scope and act as intake+read; add the"
+            " scopes each may use, as <token>:intake+read, <token>:read or <token>:admin",
+            settings.bare_tokens,
+        )
     metrics = Metrics()
 
     @asynccontextmanager
@@ -113,9 +125,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         version="0.1.0",
         summary="Chat-ops SCRM: WeCom/WeChat and Slack on one customer store",
         lifespan=lifespan,
-        docs_url=None,  # served by bot.api.docs from local assets, not a CDN
+        docs_url=None,  # /docs and /redoc are served by bot.api.docs from local assets
         redoc_url=None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
     )
+    app.add_exception_handler(RecursionError, _too_deep)
     app.state.settings = settings
     app.state.metrics = metrics
     if db is not None:
@@ -132,14 +146,21 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         return response
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    docs.mount(app)
+    if settings.api_docs:
+        docs.mount(app)
     app.include_router(health.router)
     app.include_router(intake.router)
     app.include_router(customers.router)
     app.include_router(campaigns.router)
+    app.include_router(staff.router)
     # The app factory is the composition root: it is the one place in bot/ that reaches into
     # integrations/, to mount each enabled channel's routes.
     if settings.playground_enabled:
+        log.warning(
+            "the playground is on (%s): it acts as any staff member with no login and answers"
+            " loopback clients only",
+            "demo mode" if settings.playground is None else "SCRM_PLAYGROUND=true",
+        )
         from integrations.console.playground import build_router
 
         app.include_router(build_router())
@@ -163,6 +184,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.state.hooks["send_digest"] = send_digest
     app.state.senders = senders
     return app
+
+
+async def _too_deep(request: Request, exc: Exception) -> Response:
+    return JSONResponse(
+        {"detail": "the JSON body is nested too deeply; send flat rows (a list of objects)"},
+        status_code=400,
+    )
 
 
 async def _pump(worker: OutboxWorker) -> None:

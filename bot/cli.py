@@ -23,6 +23,7 @@ from bot.cli_common import database as _database
 from bot.cli_common import now_for as _now_for
 from bot.cli_common import settings_or_exit as _settings
 from bot.cli_ops import doctor, scheduler_app, slack_app, wecom_app
+from bot.cli_staff import register as register_staff_commands
 from bot.cli_tasks import tasks_app
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 staff_app = typer.Typer(help="Staff (guides, managers, admins).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(staff_app, name="staff")
+register_staff_commands(staff_app)  # link, unlink, deactivate, handover
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(scheduler_app, name="scheduler")
 app.add_typer(wecom_app, name="wecom")

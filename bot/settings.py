@@ -7,14 +7,65 @@ environment at import time.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot import redact
 
 # Values people paste from templates; running with one of them is always a mistake.
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "your-secret", "xxx", "todo", "placeholder"}
+# Values an attacker tries first (docs/security.md): refused for every secret.
+_WEAK = _PLACEHOLDERS | {
+    "password",
+    "passw0rd",
+    "123456",
+    "1234567",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "qwerty",
+    "admin",
+    "root",
+    "test",
+    "token",
+    "default",
+    "letmein",
+    "000000",
+    "111111",
+}
+SCOPES = ("read", "intake", "admin")
+MIN_TOKEN_CHARS = 24
+AES_KEY_CHARS = 43  # WeCom and the OA issue EncodingAESKey as 43 base64 characters
+
+
+class ApiToken(BaseModel):
+    """One entry of SCRM_API_TOKENS: ``TOKEN:SCOPE[+SCOPE]`` (a bare token: intake+read)."""
+
+    model_config = {"frozen": True}
+
+    secret: SecretStr
+    scopes: frozenset[str]
+    bare: bool = False
+
+    @classmethod
+    def parse(cls, entry: str) -> ApiToken:
+        value, sep, scopes = entry.rpartition(":")
+        if not sep:
+            return cls(secret=SecretStr(entry), scopes=frozenset({"intake", "read"}), bare=True)
+        names = [s.strip().lower() for s in scopes.split("+")]
+        unknown = [n for n in names if n not in SCOPES]
+        if unknown or not value:
+            raise ValueError(
+                "SCRM_API_TOKENS entries are TOKEN:SCOPE[+SCOPE] with scopes read, intake and"
+                f" admin; one entry has the scope {scopes!r}"
+            )
+        return cls(secret=SecretStr(value), scopes=frozenset(names))
+
+    def allows(self, scope: str) -> bool:
+        return "admin" in self.scopes or scope in self.scopes
 
 
 class Settings(BaseSettings):
@@ -24,7 +75,9 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./scrm.db"
     redis_url: str | None = None
-    api_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    api_tokens: Annotated[list[ApiToken], NoDecode] = Field(default_factory=list)
+    metrics_token: SecretStr | None = None  # set: GET /metrics needs "Bearer <it>"
+    api_docs: bool = True  # false: no /docs, /redoc or /openapi.json (production)
     timezone: str = "Asia/Shanghai"
     demo: bool = False
     playground: bool | None = None  # None: on in demo mode, off otherwise
@@ -100,9 +153,18 @@ class Settings(BaseSettings):
     @field_validator("api_tokens", mode="before")
     @classmethod
     def _split_tokens(cls, value: object) -> object:
-        # Accept "a,b" from the environment as well as a JSON list.
+        # Accept "a:read,b:intake+read" from the environment as well as a list.
         if isinstance(value, str):
-            return [t.strip() for t in value.split(",") if t.strip()]
+            value = [t.strip() for t in value.split(",") if t.strip()]
+        if isinstance(value, list):
+            return [
+                ApiToken.parse(v)
+                if isinstance(v, str)
+                else ApiToken.parse(v.get_secret_value())
+                if isinstance(v, SecretStr)
+                else v
+                for v in value
+            ]
         return value
 
     @field_validator("timezone")
@@ -117,19 +179,45 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _no_placeholders(self) -> Settings:
+    def _no_weak_secrets(self) -> Settings:
+        tokens = [t.secret for t in self.api_tokens]
+        if self.metrics_token is not None:
+            tokens.append(self.metrics_token)
+        for token in tokens:
+            if len(token.get_secret_value()) < MIN_TOKEN_CHARS:
+                raise ValueError(
+                    f"an API or metrics token has {len(token.get_secret_value())} characters;"
+                    f" use at least {MIN_TOKEN_CHARS} random ones (e.g. `openssl rand -hex 24`)"
+                )
         for name in type(self).model_fields:
             value = getattr(self, name)
-            secrets = value if isinstance(value, list) else [value]
-            for secret in secrets:
-                if (
-                    isinstance(secret, SecretStr)
-                    and secret.get_secret_value().lower() in _PLACEHOLDERS
-                ):
-                    raise ValueError(
-                        f"SCRM_{name.upper()} is a placeholder; set the real value or leave it unset"
-                    )
+            for item in value if isinstance(value, list) else [value]:
+                secret = item.secret if isinstance(item, ApiToken) else item
+                if isinstance(secret, SecretStr):
+                    _check_secret(name, secret.get_secret_value())
+        for name in ("wecom_corp_id", "wechat_app_id", "slack_digest_channel"):
+            value = getattr(self, name)
+            if value is not None and value != value.strip():
+                raise ValueError(f"SCRM_{name.upper()} has surrounding whitespace; remove it")
+        for name in ("wecom_aes_key", "wechat_aes_key"):
+            key = getattr(self, name)
+            if key is not None and len(key.get_secret_value()) != AES_KEY_CHARS:
+                raise ValueError(
+                    f"SCRM_{name.upper()} has {len(key.get_secret_value())} characters; an"
+                    f" EncodingAESKey has exactly {AES_KEY_CHARS}: copy it again from the admin"
+                    " console"
+                )
+        redact.register_settings(self)
         return self
+
+    def __repr_args__(self) -> Any:
+        # Passwords in URLs are secrets too, though these settings are plain strings.
+        for name, value in super().__repr_args__():
+            yield name, redact.text(value) if isinstance(value, str) else value
+
+    @property
+    def bare_tokens(self) -> int:
+        return sum(t.bare for t in self.api_tokens)
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -152,3 +240,13 @@ class Settings(BaseSettings):
     @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token and self.slack_signing_secret)
+
+
+def _check_secret(name: str, value: str) -> None:
+    env = f"SCRM_{name.upper()}"
+    if value != value.strip():
+        raise ValueError(f"{env} has surrounding whitespace; remove it")
+    if value.lower() in _PLACEHOLDERS:
+        raise ValueError(f"{env} is a placeholder; set the real value or leave it unset")
+    if value.lower() in _WEAK or len(set(value)) == 1:
+        raise ValueError(f"{env} is a well-known weak value; set a long random one")

@@ -21,7 +21,10 @@ from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Base
 
-TOKEN = "test-token-1"
+# At least 24 characters (settings refuse shorter tokens); every scope, so that intake, read
+# and admin routes all answer the ``client`` fixture.
+TOKEN = "test-token-1-0123456789abcdef"
+TOKEN_ENTRY = f"{TOKEN}:read+intake+admin"
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +71,9 @@ def db(_engine_db: Database) -> Database:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # The scheduler thread is started only by the tests about it.
-    return Settings(database_url=database_url, api_tokens=[TOKEN], scheduler=False, _env_file=None)  # type: ignore[call-arg]
+    return Settings(
+        database_url=database_url, api_tokens=[TOKEN_ENTRY], scheduler=False, _env_file=None
+    )  # type: ignore[call-arg]
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ def on(settings: Settings) -> Settings:
 @pytest.fixture
 def play(api, on: Settings, db: Database) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     build_store(api)
-    with TestClient(create_app(on, db)) as c:
+    with TestClient(create_app(on, db), client=("127.0.0.1", 50000)) as c:
         yield c
 
 
@@ -79,10 +79,10 @@ def test_send_renders_for_both_channels_and_buttons_run_commands(play: TestClien
     out = send(play, "G01", "搜 zs")
     reply = out["reply"]
     assert reply["kind"] == "ok" and len(reply["items"]) == 2
-    assert reply["items"][0]["title"].startswith("张三  138****5678")
+    assert reply["items"][0]["title"].startswith("张三  ****5678")
 
     markdown = unneutralise(out["wecom"][0]["markdown"]["content"])
-    assert "138****5678" in markdown and "139****5678" in markdown
+    assert markdown.count("****5678") >= 2
     card = out["wecom"][-1]["template_card"]
     assert card["card_type"] == "button_interaction" and len(card["button_list"]) == 2
     command = decode_button_key(card["button_list"][0]["key"])
@@ -241,7 +241,7 @@ def test_the_page_in_a_browser(browser: Any, live_url: str, tmp_path: Path) -> N
     wecom, slack = bot_messages("wecom")[0].text, bot_messages("slack")[0].text
     for pane in (wecom, slack):
         assert "张三" in pane and "张珊" in pane
-        assert "138****5678" in pane and "139****5678" in pane
+        assert pane.count("****5678") >= 2
         assert "13812345678" not in pane
 
     shots = tmp_path / "screenshots"

@@ -30,7 +30,11 @@ def _free_port() -> int:
 
 def test_scrm_serve_answers_health_ready_and_metrics(database_url: str, db: Database) -> None:
     port = _free_port()
-    env = {**os.environ, "SCRM_DATABASE_URL": database_url, "SCRM_API_TOKENS": "serve-token"}
+    env = {
+        **os.environ,
+        "SCRM_DATABASE_URL": database_url,
+        "SCRM_API_TOKENS": "serve-token-0123456789abcdef:admin",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve", "--port", str(port)],
         env=env,
@@ -53,7 +57,7 @@ def test_scrm_serve_answers_health_ready_and_metrics(database_url: str, db: Data
         r = httpx.post(
             f"{base}/api/v1/stores",
             json=[{"code": "S1", "name": "店"}],
-            headers={"Authorization": "Bearer serve-token"},
+            headers={"Authorization": "Bearer serve-token-0123456789abcdef"},
         )
         assert r.status_code == 200 and r.json()["created"] == 1
         metrics = httpx.get(f"{base}/metrics").text
@@ -105,9 +109,11 @@ def test_settings_refuse_placeholders_and_bad_zones(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ValidationError, match="unknown time zone"):
         Settings(_env_file=None)  # type: ignore[call-arg]
     monkeypatch.setenv("SCRM_TIMEZONE", "Europe/Berlin")
-    monkeypatch.setenv("SCRM_API_TOKENS", "a, b")
+    a, b = "a" * 12 + "0123456789ab", "b" * 12 + "0123456789ab"
+    monkeypatch.setenv("SCRM_API_TOKENS", f"{a}:read+intake, {b}")
     s = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert [t.get_secret_value() for t in s.api_tokens] == ["a", "b"]
+    assert [t.secret.get_secret_value() for t in s.api_tokens] == [a, b]
+    assert [sorted(t.scopes) for t in s.api_tokens] == [["intake", "read"], ["intake", "read"]]
     assert not s.slack_enabled and not s.wecom_enabled and not s.playground_enabled
 
 

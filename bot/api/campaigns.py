@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from bot.api.deps import ApiClient, DbDep, SettingsDep
+from bot.api.deps import DbDep, IntakeClient, ReadClient, SettingsDep
 from bot.api.intake import BatchOutcome
 from bot.intake.batch import run_batch
 from bot.kpi import config as kpi_config
@@ -57,7 +57,7 @@ async def _rows(request: Request, limit: int) -> list[Any]:
     "for the intake batches; registering twice changes nothing.",
 )
 async def register(
-    code: str, request: Request, _client: ApiClient, settings: SettingsDep, db: DbDep
+    code: str, request: Request, _client: IntakeClient, settings: SettingsDep, db: DbDep
 ) -> dict[str, Any]:
     rows = await _rows(request, settings.intake_max_rows)
 
@@ -89,7 +89,7 @@ async def register(
 async def kpis(
     code: str,
     request: Request,
-    _client: ApiClient,
+    _client: ReadClient,
     settings: SettingsDep,
     db: DbDep,
     store: Annotated[str | None, Query(description="store code or name")] = None,
@@ -150,7 +150,7 @@ async def kpis(
             return Response(
                 view.as_csv(rows),
                 media_type="text/csv; charset=utf-8",
-                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+                headers={"Content-Disposition": view.attachment(name)},
             )
         return view.as_json(report, settings.roi_definition, lang, cfg, tables)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bot.metrics import Metrics
-from bot.settings import Settings
+from bot.settings import ApiToken, Settings
 from storage.db import Database
 
 
@@ -33,12 +34,17 @@ DbDep = Annotated[Database, Depends(get_db)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 _bearer = HTTPBearer(auto_error=False, description="A token from SCRM_API_TOKENS")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+# What each scope is for, in the sentence a refused client reads.
+_FOR = {
+    "read": "reading (GET routes)",
+    "intake": "writing orders, refunds, customers and campaign participants",
+    "admin": "stores, staff, campaigns and everything else",
+}
 
 
-def require_token(
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
+def _token(settings: Settings, credentials: HTTPAuthorizationCredentials | None) -> ApiToken:
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -47,16 +53,39 @@ def require_token(
         )
     given = credentials.credentials.encode()
     # Compare against every token in constant time, so timing does not reveal a prefix.
-    ok = False
+    found: ApiToken | None = None
     for token in settings.api_tokens:
-        ok |= secrets.compare_digest(given, token.get_secret_value().encode())
-    if not ok:
+        if secrets.compare_digest(given, token.secret.get_secret_value().encode()):
+            found = found or token
+    if found is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "invalid bearer token; check SCRM_API_TOKENS",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return "api"
+    return found
 
 
-ApiClient = Annotated[str, Depends(require_token)]
+def scope(name: str) -> Callable[..., ApiToken]:
+    """A dependency: a valid token that carries ``name`` (``admin`` carries every scope)."""
+
+    def check(settings: SettingsDep, credentials: Credentials) -> ApiToken:
+        token = _token(settings, credentials)
+        if not token.allows(name):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"this token lacks the '{name}' scope, which is needed for {_FOR[name]}; ask an"
+                f" admin for a token listed as TOKEN:{name} in SCRM_API_TOKENS",
+            )
+        return token
+
+    check.__name__ = f"require_{name}"
+    return check
+
+
+ReadClient = Annotated[ApiToken, Depends(scope("read"))]
+IntakeClient = Annotated[ApiToken, Depends(scope("intake"))]
+AdminClient = Annotated[ApiToken, Depends(scope("admin"))]
+# Kept for routers that have not picked a scope: reading is the least a token can do.
+require_token = scope("read")
+ApiClient = ReadClient

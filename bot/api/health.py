@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+import secrets
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.api.deps import DbDep, MetricsDep
+from bot.api.deps import DbDep, MetricsDep, SettingsDep
 from storage.migrate import at_head
 
 router = APIRouter(tags=["health"])
@@ -39,5 +41,14 @@ async def readyz(db: DbDep, response: Response) -> dict[str, str]:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(m: MetricsDep) -> Response:
+async def metrics(m: MetricsDep, settings: SettingsDep, request: Request) -> Response:
+    if settings.metrics_token is not None:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        want = settings.metrics_token.get_secret_value()
+        if not secrets.compare_digest(given.encode(), want.encode()):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "metrics need 'Authorization: Bearer <SCRM_METRICS_TOKEN>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

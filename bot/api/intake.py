@@ -5,14 +5,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from bot.api.deps import ApiClient, DbDep, MetricsDep, SettingsDep
+from bot.api.deps import DbDep, MetricsDep, SettingsDep, scope
 from bot.intake.kinds import KINDS, ingest
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
+# Who may write what: the directory (stores, staff, campaigns) decides who can act as whom.
+SCOPE = {
+    "orders": "intake",
+    "refunds": "intake",
+    "customers": "intake",
+    "participants": "intake",
+    "stores": "admin",
+    "staff": "admin",
+    "campaigns": "admin",
+}
 
 
 class RowError(BaseModel):
@@ -67,7 +77,7 @@ def _make_route(kind: str) -> None:
     schema = spec.schema.model_json_schema()
 
     async def upsert(
-        request: Request, _client: ApiClient, settings: SettingsDep, db: DbDep, metrics: MetricsDep
+        request: Request, settings: SettingsDep, db: DbDep, metrics: MetricsDep
     ) -> dict[str, Any]:
         rows = await _rows(request, settings.intake_max_rows)
 
@@ -93,10 +103,11 @@ def _make_route(kind: str) -> None:
         f"/{kind}",
         upsert,
         methods=["POST"],
+        dependencies=[Depends(scope(SCOPE.get(kind, "admin")))],
         response_model=BatchOutcome,
         summary=f"Upsert a batch of {kind}",
         description=(spec.schema.__doc__ or "")
-        + f"\n\nThe body is a JSON array of {kind} rows (see the schema). The response has one"
+        + f"\n\nNeeds the `{SCOPE.get(kind, 'admin')}` scope. The body is a JSON array of {kind} rows (see the schema). The response has one"
         " result per row: its index, status (created, updated, unchanged, rejected) and, for a"
         " rejected row, the field and reason. A rejected row writes nothing.",
         openapi_extra={

@@ -39,3 +39,18 @@ def from_staff(session: Session, staff: Staff, channel: Channel) -> Actor:
         channel=channel,
         store_ids=scope.store_ids(session, staff),
     )
+
+
+def deactivated(session: Session, message: IncomingMessage) -> bool:
+    """The sender is a staff member who was deactivated (they get their own refusal)."""
+    column = _COLUMN.get(message.channel)
+    if column is None or not message.user_id:
+        return False
+    found = session.scalar(
+        select(Staff.id).where(column == message.user_id, Staff.active.is_(False))
+    )
+    return found is not None
+
+
+def still_active(session: Session, staff_id: int) -> bool:
+    return bool(session.scalar(select(Staff.active).where(Staff.id == staff_id)))

@@ -36,6 +36,12 @@ REFUSE_UNKNOWN = (
     "scrm staff add CODE NAME --wecom {uid} (or --slack {uid})."
 )
 
+REFUSE_INACTIVE = (
+    "你的员工账号已停用，无法使用。如有疑问请联系店长或管理员。\n"
+    "Your staff account has been deactivated, so I can't help. Ask your manager or an admin "
+    "if this is a mistake."
+)
+
 
 class Dispatcher:
     def __init__(
@@ -61,14 +67,22 @@ class Dispatcher:
         with self.db.uow() as uow:
             actor = self._actor(uow.session, message)
             if actor is None:
+                if actors.deactivated(uow.session, message):
+                    return Reply(text=REFUSE_INACTIVE, kind="refusal")
                 return Reply(text=REFUSE_UNKNOWN.format(uid=message.user_id or "?"), kind="refusal")
             ctx = Context(actor, uow.session, self.settings, now, self.commands)
             try:
                 reply = self._route(ctx, message)
             except Exception:
                 ref = uuid.uuid4().hex[:8]
+                # The command word only: the rest may hold a phone number or a customer's name.
+                words = message.text.split()
                 log.exception(
-                    "command failed (ref %s) for %s: %r", ref, actor.code, message.text[:200]
+                    "command failed (ref %s) for %s: %r and %d more character(s)",
+                    ref,
+                    actor.code,
+                    words[0][:20] if words else "",
+                    max(0, len(message.text) - len(words[0] if words else "")),
                 )
                 uow.rollback()
                 return Reply(
@@ -89,7 +103,11 @@ class Dispatcher:
         hit = self._actors.get(key)
         now = time.monotonic()
         if hit and hit[0] > now:
-            return hit[1]
+            # A deactivated member is refused at once, not when the cache entry runs out.
+            if actors.still_active(session, hit[1].staff_id):
+                return hit[1]
+            self._actors.pop(key, None)
+            return None
         actor = actors.resolve(session, message)
         if actor is not None:
             if len(self._actors) > 10_000:

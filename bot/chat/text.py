@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from bot.services.clean import strip_controls
+
 # Opening quote -> closing quote. Guides type Chinese quotes on phone keyboards.
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "「": "」", "『": "』", "《": "》"}
 MAX_TEXT = 2000
@@ -16,7 +18,7 @@ def normalize(text: str) -> str:
     Quotes are kept as typed: they are handled by ``split``.
     """
     out = []
-    for ch in text:
+    for ch in strip_controls(text):
         if ch in _QUOTES or ch in _QUOTES.values():
             out.append(ch)
         else:

@@ -11,7 +11,7 @@ from bot.intake import refs
 from bot.intake.batch import Pending, RowResult
 from bot.intake.rows import CampaignIn, CustomerIn, StaffIn, StoreIn
 from bot.kpi import hooks as kpi
-from bot.services import identity
+from bot.services import audit, identity
 from bot.services.names import name_fields
 from storage.models import (
     Campaign,
@@ -56,6 +56,9 @@ def write_stores(session: Session, batch: list[Pending[StoreIn]]) -> None:
         p.result.id = store.id
 
 
+AUDITED = ("role", "wecom_userid", "slack_user_id", "active")
+
+
 def write_staff(session: Session, batch: list[Pending[StaffIn]]) -> None:
     store_ids = refs.stores(session, (p.row.store for p in batch))
     for p in batch:
@@ -78,9 +81,22 @@ def write_staff(session: Session, batch: list[Pending[StaffIn]]) -> None:
             session.add(member)
         values = r.model_dump(exclude={"code", "store"})
         values["store_id"] = store_ids.get(r.store or "")
+        before = {c: getattr(member, c) for c in AUDITED}
         _apply(member, values, p.result, created)
         session.flush()
         p.result.id = member.id
+        # Who may act as whom: role and chat-id changes are audited (docs/security.md).
+        changes = {
+            c: [before[c], getattr(member, c)] for c in AUDITED if before[c] != getattr(member, c)
+        }
+        if changes and not created:  # a new member is its own record (created_at)
+            audit.record(
+                session,
+                staff_id=member.id,
+                channel="intake",
+                action="staff_change",
+                changes=changes,
+            )
 
 
 def write_customers(session: Session, batch: list[Pending[CustomerIn]]) -> None:

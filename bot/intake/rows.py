@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.services.clean import strip_controls
 from storage.models import IdentityKind
 
 _CN_MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -46,7 +47,7 @@ def normalize_phone(raw: str) -> str:
 def _blank_to_none(value: Any) -> Any:
     # CSV gives "" for an empty cell; treat it as absent.
     if isinstance(value, str):
-        value = value.strip()
+        value = strip_controls(value).strip()
         return value or None
     return value
 
@@ -129,13 +130,40 @@ class Row(BaseModel):
             if isinstance(value, datetime) and value.tzinfo is None:
                 tz = (info.context or {}).get("tz") or ZoneInfo("Asia/Shanghai")
                 value = value.replace(tzinfo=tz)
+            if isinstance(value, datetime):
+                future = info.field_name in HAPPENED
+                _plausible(value, (info.context or {}).get("now"), future_ok=not future)
         return value
+
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+AHEAD = timedelta(days=1)
+
+
+# Times of things that have happened; a campaign's dates may well lie ahead.
+HAPPENED = {"ordered_at", "refunded_at"}
+
+
+def _plausible(value: datetime, now: datetime | None, *, future_ok: bool) -> None:
+    """Refuse times no order or refund can have: before 1970 (where zoneinfo falls back to
+    local mean time, +08:05:43 for Shanghai) or more than a day ahead (a typo like 9999)."""
+    now = now or datetime.now(UTC)
+    # Years first: comparing aware times near year 1 or 9999 can overflow.
+    if value.year < 1970 or value < EARLIEST:
+        raise ValueError(f"{value:%Y-%m-%d} is before 1970; check the year")
+    if future_ok:
+        return
+    if value.year > now.year + 1 or value > now + AHEAD:
+        raise ValueError(f"{value:%Y-%m-%d} is more than a day in the future; check the date")
 
 
 class Identities(Row):
     """Any of these names a customer; several of them may turn out to be one person."""
 
-    customer_id: Annotated[int | None, BeforeValidator(_blank_to_none)] = None
+    # A BIGINT id: a larger one cannot exist, and PostgreSQL refuses to compare with it.
+    customer_id: Annotated[
+        int | None, BeforeValidator(_blank_to_none), Field(ge=1, le=2**63 - 1)
+    ] = None
     phone: Text = None
     member_no: OptCode = None
     unionid: OptCode = None

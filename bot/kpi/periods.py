@@ -46,6 +46,11 @@ _MONTH = {"mtd", "本月"}
 
 
 def _date(y: str, m: str, d: str) -> date:
+    if int(y) < 1970:
+        # No order is older (intake refuses them); early years also overflow date shifts.
+        raise PeriodError(
+            f"{y} 年早于 1970 年，没有数据。", f"{y} is before 1970; no figures go back that far."
+        )
     try:
         return date(int(y), int(m), int(d))
     except ValueError as exc:

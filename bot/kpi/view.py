@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from bot.chat.types import Locale
 from bot.kpi import definitions, engine, periods
@@ -123,10 +125,30 @@ def as_json(
     }
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"): such a text cell gets a leading apostrophe. Numbers stay numbers.
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?%?")
+
+
+def safe_cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def as_csv(rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer = csv.DictWriter(
+            out, fieldnames=[safe_cell(k) for k in rows[0]], lineterminator="\n"
+        )
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({safe_cell(k): safe_cell(v) for k, v in row.items()} for row in rows)
     return out.getvalue()
+
+
+def attachment(name: str) -> str:
+    """A Content-Disposition for ``name``: an ASCII-only fallback and the RFC 5987 form."""
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "kpis.csv"
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
+from bot import redact
 from bot.services import identity
 from storage.models import Customer, CustomerIdentity, CustomerStats, GuideRelation
 
@@ -131,9 +132,5 @@ def external_userid_of(session: Session, customer_id: int) -> str | None:
 
 
 def mask_phone(phone: str | None) -> str:
-    """138****1234: chat never shows a full phone number."""
-    if not phone:
-        return "—"
-    if len(phone) < 7:
-        return "*" * len(phone)
-    return f"{phone[:3]}{'*' * (len(phone) - 7)}{phone[-4:]}"
+    """****1234: chat shows at most the last 4 digits of any number (docs/security.md)."""
+    return redact.phone(phone)

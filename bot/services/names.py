@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pypinyin import Style, lazy_pinyin
 
+from bot.services.clean import strip_controls
+
 
 def name_fields(name: str | None) -> dict[str, str | None]:
+    if name:
+        name = strip_controls(name, keep_newlines=False).strip() or None
     if not name:
         return {"name": name, "name_pinyin": None, "name_initials": None}
     syllables = lazy_pinyin(name, errors="default")

@@ -2,7 +2,8 @@
 Slack will show it, side by side.
 
 Mounted by the app factory only when enabled (demo mode or ``SCRM_PLAYGROUND=true``): it
-acts as anyone, so it must never be on in production by accident. The page and its assets
+acts as anyone, so it must never be on in production by accident. It answers loopback
+clients only, and its page says so in a banner (docs/security.md). The page and its assets
 are served from ``static/`` next to this module, with no CDN (the demo runs offline).
 """
 
@@ -14,7 +15,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel
@@ -48,8 +49,27 @@ class StaffOut(BaseModel):
     locale: str
 
 
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def loopback_only(request: Request) -> None:
+    """The playground acts as anyone, admins included, with no login: local use only.
+
+    Behind a reverse proxy, uvicorn's ``--proxy-headers`` puts the real client address here
+    (from a trusted proxy), so remote users are refused too."""
+    host = request.client.host if request.client else ""
+    if host not in LOOPBACK and not host.startswith("127."):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "the playground answers only on this machine (loopback); open it from"
+            " http://127.0.0.1 or turn it off with SCRM_PLAYGROUND=false",
+        )
+
+
 def build_router() -> APIRouter:
-    router = APIRouter(prefix="/playground", tags=["playground"])
+    router = APIRouter(
+        prefix="/playground", tags=["playground"], dependencies=[Depends(loopback_only)]
+    )
 
     @router.get("", response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:

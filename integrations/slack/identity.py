@@ -4,6 +4,12 @@ A staff member registered with an email but no Slack user id is linked the first
 use the app: ``users.info`` gives the email (it needs the ``users:read.email`` scope, see
 docs/slack.md) and ``Staff.slack_user_id`` is stored, so later requests need one indexed
 lookup. Answers are cached for a minute, like the dispatcher's actor cache.
+
+An email proves little on its own (docs/security.md): anyone may type any address into a
+guest account or another workspace. So an email links only a full member of the app's own
+workspace (``team_id`` from ``auth.test``), with a confirmed email, who is not a bot, not
+deleted and not a (single- or multi-channel) guest; and it never links an admin, who is
+linked by hand with ``scrm staff link``. Every link is audited.
 """
 
 from __future__ import annotations
@@ -77,11 +83,16 @@ def link_by_email(db: Database, user_id: str, email: str) -> SlackStaff | None:
                 Staff.slack_user_id.is_(None),
             )
         ).all()
+        if any(r.role == "admin" for r in rows):
+            log.warning("not linking Slack user %s by email: the match is an admin", user_id)
+            return None
         if len(rows) != 1:
             return None  # none, or two records share the email: an admin must decide
         row = rows[0]
         row.slack_user_id = user_id
-        audit.record(s, staff_id=row.id, channel="slack", action="link_slack", user=user_id)
+        audit.record(
+            s, staff_id=row.id, channel="slack", action="link_slack", user=user_id, by="email"
+        )
         uow.commit()
         return _staff(row)
 
@@ -92,6 +103,7 @@ class Directory:
     ) -> None:
         self._db, self._client, self._ttl = db, client, ttl
         self._cache: dict[str, tuple[float, SlackStaff | None, str | None]] = {}
+        self._team: str | None = None
 
     async def lookup(self, user_id: str) -> tuple[SlackStaff | None, str | None]:
         """The staff member (or None) and the email Slack gave, if it was asked."""
@@ -115,11 +127,41 @@ class Directory:
         self._cache.pop(user_id, None)
 
     async def _email(self, user_id: str) -> str | None:
+        """The email to link by, or None when this account may not be linked by email."""
         try:
             info = await self._client.users_info(user=user_id)
+            team = await self._own_team()
         except SlackApiError as exc:
             log.warning("users.info %s failed: %s", user_id, exc.response.get("error"))
             return None
         user = info.get("user") or {}
         email = (user.get("profile") or {}).get("email")
+        why = unlinkable(user, team)
+        if why:
+            log.warning("not linking Slack user %s by email: %s", user_id, why)
+            return None
         return str(email) if email else None
+
+    async def _own_team(self) -> str | None:
+        if self._team is None:
+            answer = await self._client.auth_test()
+            self._team = str(answer.get("team_id") or "") or None
+        return self._team
+
+
+def unlinkable(user: dict[str, object], team: str | None) -> str | None:
+    """Why this Slack account may not be linked by its email (None: it may)."""
+    if not team or user.get("team_id") != team:
+        return "the account belongs to another workspace"
+    for flag, why in (
+        ("is_bot", "a bot"),
+        ("deleted", "a deleted account"),
+        ("is_restricted", "a guest (restricted) account"),
+        ("is_ultra_restricted", "a single-channel guest"),
+        ("is_app_user", "an app user"),
+    ):
+        if user.get(flag):
+            return why
+    if user.get("is_email_confirmed") is False:
+        return "the email is not confirmed"
+    return None

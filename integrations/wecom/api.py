@@ -10,7 +10,10 @@ wechatpy supplies the request plumbing and errcode parsing; this module adds wha
   retried once; a second failure is reported, not looped on;
 - every request has a timeout, and a network failure says whether the request may have
   reached WeCom (``ambiguous``), so the outbox can rely on the platform's duplicate check;
-- raw calls for endpoints wechatpy does not know (``externalcontact/batch/get_by_user``).
+- raw calls for endpoints wechatpy does not know (``externalcontact/batch/get_by_user``);
+- no error text carries a secret: requests puts the full URL (``corpsecret=``,
+  ``access_token=``) into its exception messages, so errors are built from a scrubbed text
+  (``bot.redact``) and raised ``from None``, which keeps the original out of the chain too.
 
 Error codes (developer.work.weixin.qq.com/document/path/90313, 全局错误码):
 -1 system busy, 45009 API rate limit, 45033 too many concurrent calls: retry later;
@@ -27,6 +30,7 @@ import requests
 from wechatpy.enterprise.client import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
+from bot import redact
 from integrations.wecom.tokens import TokenStore
 
 TOKEN_ERRORS = {40014, 42001}
@@ -73,6 +77,7 @@ class Api:
         self.tokens, self.token_key, self.timeout = tokens, token_key, timeout
         self.token_path = token_path
         self.token_params = token_params or {"corpid": app_id, "corpsecret": secret}
+        redact.register([secret])
         self.client = WeChatClient(app_id, secret, timeout=timeout, auto_retry=False)
         # wechatpy builds URLs from this attribute; pointing it elsewhere is its supported
         # way to reach a proxy (or, in tests, the fake server).
@@ -88,9 +93,9 @@ class Api:
             res.raise_for_status()
             data = res.json()
         except requests.RequestException as exc:
-            raise NetworkError(f"{self.token_path}: {exc}", ambiguous=False) from exc
-        except ValueError as exc:
-            raise ApiError(None, "token answer is not JSON", self.token_path) from exc
+            raise NetworkError(_failure(self.token_path, exc), ambiguous=False) from None
+        except ValueError:
+            raise ApiError(None, "token answer is not JSON", self.token_path) from None
         if data.get("errcode") or "access_token" not in data:
             raise ApiError(
                 int(data.get("errcode") or 0), str(data.get("errmsg", "")), self.token_path
@@ -145,12 +150,18 @@ class Api:
         try:
             result = self.client._request(method, endpoint, **kwargs)
         except WeChatClientException as exc:
-            raise ApiError(exc.errcode, str(exc.errmsg or ""), endpoint) from exc
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            errmsg = redact.text(exc.errmsg or (f"HTTP {status}" if status else ""))
+            raise ApiError(exc.errcode, errmsg, endpoint) from None
         except requests.ConnectTimeout as exc:
-            raise NetworkError(f"{endpoint}: {exc}", ambiguous=False) from exc
+            raise NetworkError(_failure(endpoint, exc), ambiguous=False) from None
         except requests.RequestException as exc:
             # A reset or read timeout may come after WeCom acted on the request.
-            raise NetworkError(f"{endpoint}: {exc}", ambiguous=True) from exc
+            raise NetworkError(_failure(endpoint, exc), ambiguous=True) from None
         if not isinstance(result, dict):
             raise ApiError(None, "answer is not JSON", endpoint)
         return result
+
+
+def _failure(endpoint: str, exc: BaseException) -> str:
+    return f"{endpoint}: {redact.exception(exc)}"

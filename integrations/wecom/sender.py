@@ -31,6 +31,7 @@ from sqlalchemy import update
 from bot.chat.dispatch import Dispatcher
 from bot.outbox import Outgoing, Permanent, Retry
 from bot.settings import Settings
+from integrations.wecom import handover
 from integrations.wecom.api import Api, ApiError, NetworkError
 from integrations.wecom.tokens import TokenUnavailable, token_store
 from storage.db import Database
@@ -226,4 +227,6 @@ _KINDS: dict[str, Callable[[WecomSender, Outgoing], None]] = {
     "image": WecomSender._image,
     "card_update": WecomSender._card_update,
     "mark_tag": WecomSender._mark_tag,
+    "transfer": handover.transfer,
+    "transfer_check": handover.check,
 }

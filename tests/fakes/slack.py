@@ -102,8 +102,21 @@ class FakeSlack:
         self._drops[method] = self._drops.get(method, 0) + times
 
     def add_user(self, user_id: str, email: str | None = None, **extra: Any) -> None:
+        """A member of the app's workspace unless ``extra`` says otherwise (team_id, is_bot,
+        deleted, is_restricted, is_ultra_restricted, is_email_confirmed), as users.info has it."""
         profile = {"email": email} if email else {}
-        self.users[user_id] = {"id": user_id, "name": user_id.lower(), "profile": profile, **extra}
+        self.users[user_id] = {
+            "id": user_id,
+            "team_id": "T0001",
+            "name": user_id.lower(),
+            "deleted": False,
+            "is_bot": False,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+            "is_email_confirmed": True,
+            "profile": profile,
+            **extra,
+        }
 
     def to(self, method: str) -> list[Call]:
         with self._lock:

@@ -14,6 +14,8 @@ What it models (developer.work.weixin.qq.com, 服务端API):
 - customer contact: follow users, ``batch/get_by_user`` with cursor paging, ``get``,
   corp tags (``get_corp_tag_list``, ``add_corp_tag`` with 40071 on a duplicate name),
   ``mark_tag`` (84061 without a relation, 60011 for a user outside the permission range);
+- customer transfer (``transfer_customer``, ``transfer_result``, and their ``resigned/``
+  twins, in ``tests/fakes/wecom_transfer.py``);
 - faults: a share of calls answers 45009 or -1, or drops the connection before or after
   acting on the request; ``forbidden`` endpoints answer 48002.
 """
@@ -31,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from tests.fakes import wecom_transfer as T
 from tests.fakes.wecom_callbacks import (  # noqa: F401 - re-exported for the tests
     AES_KEY,
     AGENT_ID,
@@ -470,6 +473,12 @@ _ROUTES = {
     "externalcontact/add_corp_tag": FakeWecom._add_tag,
     "externalcontact/mark_tag": FakeWecom._mark_tag,
     "mp:user/info": FakeWecom._oa_user,
+    "externalcontact/transfer_customer": lambda f, p, d, r: T.transfer(f, d, resigned=False),
+    "externalcontact/resigned/transfer_customer": lambda f, p, d, r: T.transfer(
+        f, d, resigned=True
+    ),
+    "externalcontact/transfer_result": lambda f, p, d, r: T.result(f, d, resigned=False),
+    "externalcontact/resigned/transfer_result": lambda f, p, d, r: T.result(f, d, resigned=True),
 }
 
 

@@ -22,7 +22,7 @@ from storage.db import Database
 from storage.models import InboxEvent, OutboxMessage
 from tests.fakes import wecom as F
 
-API_TOKEN = "test-token-1"
+API_TOKEN = "test-token-1-0123456789abcdef"
 
 
 class Clock:
@@ -51,7 +51,7 @@ def server_env(fake: F.FakeWecom) -> dict[str, str]:
 def wecom_settings(database_url: str, fake: F.FakeWecom, **over: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
-        "api_tokens": [API_TOKEN],
+        "api_tokens": [f"{API_TOKEN}:admin"],
         "wecom_corp_id": F.CORP_ID,
         "wecom_agent_id": F.AGENT_ID,
         "wecom_secret": F.APP_SECRET,

@@ -276,6 +276,8 @@ def test_customers_upsert_sets_guide_relation(api, db: Database, seed, client: T
         "key": "phone:13812345678",
         "id": cid,
         "errors": [],
+        "differs": [],
+        "merged": [],
     }
     found = client.get(
         "/api/v1/customers", params={"kind": "phone", "value": "138-1234-5678"}

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.intake import damage
 from storage.models import IdentityKind
 
 _CN_MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -70,11 +71,21 @@ OptCode = Annotated[Annotated[str, Field(max_length=64)] | None, BeforeValidator
 Cents = Annotated[int | None, BeforeValidator(_blank_to_none), Field(ge=0, le=10**13)]
 
 
+def _as_int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{value!r} is not a whole number of cents") from exc
+
+
 def yuan_to_cents(value: Any) -> int:
     try:
         amount = Decimal(str(value).strip().replace(",", "").lstrip("¥￥"))
     except InvalidOperation as exc:
         raise ValueError(f"{value!r} is not an amount; write it like 199.00") from exc
+    # NaN and Infinity parse as Decimals; an exponent past 10^13 yuan would make a huge int.
+    if not amount.is_finite() or amount.adjusted() > 13:
+        raise ValueError(f"{value!r} is not an amount; write it like 199.00")
     if amount < 0:
         raise ValueError("an amount cannot be negative")
     cents = amount * 100
@@ -97,6 +108,14 @@ class Row(BaseModel):
         if not isinstance(data, dict):
             raise ValueError("each row must be an object with named fields")
         data = {k: v for k, v in data.items() if k is not None}
+        for name, value in data.items():
+            problem = damage.bad_number(value)
+            if problem is None and name not in damage.FREE_TEXT:
+                problem = damage.scientific(value)
+            if problem is None and name == "phone" and isinstance(value, str):
+                problem = damage.phone_lost_zero(value)
+            if problem:
+                raise ValueError(f"{name}: {problem}")
         for cents_field, yuan_field in cls.money:
             yuan = _blank_to_none(data.pop(yuan_field, None))
             if yuan is None:
@@ -106,12 +125,21 @@ class Row(BaseModel):
             except ValueError as exc:
                 raise ValueError(f"{yuan_field}: {exc}") from exc
             given = _blank_to_none(data.get(cents_field))
-            if given is not None and int(given) != cents:
+            if given is not None and _as_int(given) != cents:
                 raise ValueError(
                     f"{cents_field}: {yuan_field} ({yuan}) and {cents_field} ({given}) disagree; give one"
                 )
             data[cents_field] = cents
         return data
+
+    @model_validator(mode="after")
+    def _fits(self) -> Any:
+        # A digit string converts to any size of int; the store's columns hold 64 bits.
+        for name in type(self).model_fields:
+            problem = damage.bad_number(getattr(self, name))
+            if problem:
+                raise ValueError(f"{name}: {problem}")
+        return self
 
     @field_validator("*", mode="before")
     @classmethod
@@ -119,6 +147,9 @@ class Row(BaseModel):
         # Naive timestamps are local time of the store's zone (passed in the context).
         if info.field_name and info.field_name.endswith("_at"):
             value = _blank_to_none(value)
+            serial = damage.excel_serial_date(value)
+            if serial:
+                raise ValueError(serial)
             if isinstance(value, str):
                 try:
                     value = datetime.fromisoformat(value.replace("Z", "+00:00").replace("/", "-"))
@@ -238,8 +269,11 @@ class CustomerIn(Identities):
 
     @field_validator("gender", "birthday", mode="before")
     @classmethod
-    def _blank(cls, value: Any) -> Any:
+    def _blank(cls, value: Any, info: ValidationInfo) -> Any:
         value = _blank_to_none(value)
+        serial = damage.excel_serial_date(value) if info.field_name == "birthday" else None
+        if serial:
+            raise ValueError(serial)
         return {"男": "male", "女": "female", "m": "male", "f": "female"}.get(value, value)
 
     @model_validator(mode="after")

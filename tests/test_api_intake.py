@@ -319,7 +319,9 @@ def _raw(client: TestClient, kind: str, body: str) -> dict[str, Any]:
     return r.json()  # type: ignore[no-any-return]
 
 
-def test_non_finite_and_huge_numbers_are_row_errors_naming_the_field(client: TestClient, db: Database) -> None:
+def test_non_finite_and_huge_numbers_are_row_errors_naming_the_field(
+    client: TestClient, db: Database
+) -> None:
     good = '{"order_no": "OK", "member_no": "M1", "ordered_at": "2026-10-01", "paid_cents": 100}'
     rows = [
         '{"order_no": "N1", "member_no": "M1", "ordered_at": "2026-10-01", "paid_cents": NaN}',

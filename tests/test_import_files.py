@@ -41,7 +41,9 @@ def test_gbk_csv_with_chinese_headers_imports(cli, db: Database, seed, tmp_path:
         assert set(s.scalars(select(Customer.name))) == {"张三", "李四"}
 
 
-def test_utf8_with_bom_and_a_quoted_cell_over_lines(cli, db: Database, seed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_utf8_with_bom_and_a_quoted_cell_over_lines(
+    cli, db: Database, seed, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     f = tmp_path / "customers.csv"
     body = 'phone,name,remark,guide\n13800000001,张三,"喜欢红色\n周末来店",G01\n'
     body += '13800000002,李四,"一行",G01\n13800000003,王五,"三\n行\n备注",G01\n'
@@ -53,7 +55,9 @@ def test_utf8_with_bom_and_a_quoted_cell_over_lines(cli, db: Database, seed, tmp
     assert _count(db, Customer) == 3
 
 
-def test_an_unknown_column_is_one_message_with_a_suggestion(cli, db: Database, seed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_column_is_one_message_with_a_suggestion(
+    cli, db: Database, seed, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     f = tmp_path / "orders.csv"
     rows = "".join(f"A{i},M1,2026-10-01,{i}.00\n" for i in range(50))
     f.write_text("oder_no,member_no,ordered_at,paid\n" + rows, encoding="utf-8")
@@ -141,7 +145,9 @@ def test_rerunning_after_the_fix_imports_the_rows_refused_before(
     assert "nothing new to do" in out
 
 
-def test_a_corrected_file_is_a_conflict_until_update(cli, db: Database, seed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_corrected_file_is_a_conflict_until_update(
+    cli, db: Database, seed, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     f = tmp_path / "orders.csv"
     header = "order_no,member_no,ordered_at,paid\n"
     f.write_text(header + "A1,M1,2026-10-01,10.00\nA2,M1,2026-10-02,20.00\n", encoding="utf-8")

@@ -194,3 +194,13 @@ def test_an_order_resent_with_an_extra_identity_is_unchanged(
     assert body["conflict"] == 1
     assert body["results"][0]["differs"][0]["field"] == "customer"
     assert body["results"][0]["differs"][0]["sent"] == "phone:13900009999"
+
+
+def test_a_correction_naming_a_customer_that_does_not_exist_is_rejected(
+    shop: TestClient, db: Database
+) -> None:
+    row = _o2(phone=None, customer_id=424242)
+    assert shop.post("/api/v1/orders", json=[row]).json()["conflict"] == 1
+    body = shop.post("/api/v1/orders?on_conflict=update", json=[row]).json()
+    assert body["rejected"] == 1
+    assert body["results"][0]["errors"][0]["field"] == "customer_id"

@@ -12,12 +12,13 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from bot.intake import refs
+from bot.intake import merges, refs
 from bot.intake.batch import Pending
 from bot.intake.rows import OrderIn, RefundIn
 from bot.kpi import hooks as kpi
 from bot.services import identity, stats
-from storage.models import Campaign, CustomerIdentity, Order, OrderItem, Refund, Staff, Store
+from storage.models import Campaign, Order, OrderItem, Refund, Staff, Store
+from storage.upsert import copy_rows
 
 _ITEM = ("sku", "name", "quantity", "paid_cents", "cost_cents")
 
@@ -43,30 +44,13 @@ def _diff(stored: dict[str, Any], sent: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _named_customer(session: Session, row: OrderIn) -> int | None:
-    """The live customer the row's identities point to, if any of them is known already."""
-    if row.customer_id:
-        return identity.canonical_id(session, row.customer_id)
-    for kind, value in row.identity_pairs():
-        owner = session.scalar(
-            select(CustomerIdentity.customer_id).where(
-                CustomerIdentity.kind == kind, CustomerIdentity.value == value
-            )
-        )
-        if owner is not None:
-            return identity.canonical_id(session, owner)
-    return None
-
-
 def _items(row: OrderIn) -> list[tuple[Any, ...]]:
     return sorted(
         (i.sku, i.name, i.quantity, i.paid_cents or 0, i.cost_cents or 0) for i in row.items
     )
 
 
-def orders(
-    session: Session, batch: Sequence[Pending[OrderIn]], *, update_them: bool
-) -> None:
+def orders(session: Session, batch: Sequence[Pending[OrderIn]], *, update_them: bool) -> None:
     """Settle rows whose order number is stored already (every row of ``batch`` is one)."""
     if not batch:
         return
@@ -87,12 +71,15 @@ def orders(
     staff_ids = refs.staff(session, (p.row.guide for p in batch))
     campaign_ids = refs.campaigns(session, (p.row.campaign for p in batch))
 
+    owners = identity.canonical_many(session, {o.customer_id for o in by_no.values()})
+    claims = [identity.Claim(p.row.identity_pairs(), p.row.customer_id) for p in batch]
     todo: list[tuple[Pending[OrderIn], Order, bool]] = []
-    for p in batch:
+    for p, named_now in zip(batch, merges.named_before(session, claims), strict=True):
         r, res, o = p.row, p.result, by_no[p.row.order_no]
         res.id = o.id
-        owner = identity.canonical_id(session, o.customer_id)
-        named = _named_customer(session, r)
+        owner = owners.get(o.customer_id)
+        # The row names the order's customer if any of its identities is theirs.
+        named = owner if owner in named_now else min(named_now, default=None)
         stored = {
             "customer": owner,
             "store": stores.get(o.store_id) if o.store_id else None,
@@ -109,9 +96,10 @@ def orders(
             "items": sorted(items[o.id]),
         }
         sent = {
-            "customer": named if named is not None else ", ".join(
-                f"{k}:{v}" for k, v in r.identity_pairs()
-            ),
+            "customer": named
+            if named is not None
+            else ", ".join(f"{k}:{v}" for k, v in r.identity_pairs())
+            or f"customer_id:{r.customer_id}",
             "store": r.store,
             "guide": r.guide,
             "campaign": r.campaign,
@@ -134,6 +122,8 @@ def orders(
             code = getattr(r, name)
             if code and code not in table:
                 res.reject(name, refs.MISSING[name].format(code))
+        if r.customer_id and identity.canonical_id(session, r.customer_id) is None:
+            res.reject("customer_id", f"customer {r.customer_id} does not exist")
         if r.paid_cents < o.refunded_cents:
             res.reject(
                 "paid_cents",
@@ -162,7 +152,8 @@ def orders(
         )
     )
     customers: set[int] = set()
-    rows, new_items = [], []
+    rows: list[dict[str, Any]] = []
+    new_items: list[dict[str, Any]] = []
     for p, o, _ in todo:
         r = p.row
         customers.add(o.customer_id)
@@ -199,15 +190,13 @@ def orders(
     session.expire_all()  # the bulk UPDATE bypassed the loaded objects
     session.execute(delete(OrderItem).where(OrderItem.order_id.in_([r["id"] for r in rows])))
     if new_items:
-        session.execute(OrderItem.__table__.insert(), new_items)
+        copy_rows(session, OrderItem, new_items)
     session.flush()
     stats.recompute(session, customers)
     kpi.orders_changed(session, before)
 
 
-def refunds(
-    session: Session, batch: Sequence[Pending[RefundIn]], *, update_them: bool
-) -> None:
+def refunds(session: Session, batch: Sequence[Pending[RefundIn]], *, update_them: bool) -> None:
     """Settle rows whose refund number is stored already (every row of ``batch`` is one)."""
     if not batch:
         return
@@ -256,10 +245,14 @@ def refunds(
             continue
         target = orders_by_no.get(r.order_no)
         if target is None:
-            res.reject("order_no", f"unknown order {r.order_no!r}; send the order before its refund")
+            res.reject(
+                "order_no", f"unknown order {r.order_no!r}; send the order before its refund"
+            )
             continue
-        after = balance[target.id] + r.amount_cents - (
-            old.amount_cents if old.order_id == target.id else 0
+        after = (
+            balance[target.id]
+            + r.amount_cents
+            - (old.amount_cents if old.order_id == target.id else 0)
         )
         if after > target.paid_cents:
             res.reject(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from datetime import tzinfo
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -68,5 +68,7 @@ def ingest(
     spec = KINDS[kind]
     # KPI facts follow the caller's zone and, when given, the task attribution window.
     kpi_config.use(session, tz=tz, task_days=task_days)
-    writer = partial(spec.writer, update=update) if spec.corrects else spec.writer
+    writer: Writer = (
+        partial(cast(Any, spec.writer), update=update) if spec.corrects else spec.writer
+    )
     return run_batch(session, spec.schema, rows, writer, tz=tz, key=spec.key, offset=offset)

@@ -36,13 +36,13 @@ def _live(session: Session, ids: set[int]) -> set[int]:
     }
 
 
-def write_orders(
-    session: Session, batch: list[Pending[OrderIn]], *, update: bool = False
-) -> None:
+def write_orders(session: Session, batch: list[Pending[OrderIn]], *, update: bool = False) -> None:
     """New orders are inserted; a stored order number goes to ``corrections`` (``update``:
     write a correction instead of reporting it as a conflict)."""
     existing = _existing(session, Order.order_no, [p.row.order_no for p in batch])
-    corrections.orders(session, [p for p in batch if p.row.order_no in existing], update_them=update)
+    corrections.orders(
+        session, [p for p in batch if p.row.order_no in existing], update_them=update
+    )
     batch = [p for p in batch if p.row.order_no not in existing]
     if not batch:
         return

@@ -72,8 +72,19 @@ ALIASES: dict[str, dict[str, str]] = {
     "customers": _COMMON
     | {"姓名": "name", "客户姓名": "name", "性别": "gender", "生日": "birthday"},
     "staff": {"工号": "code", "姓名": "name", "角色": "role", "门店": "store"},
-    "stores": {"门店编码": "code", "编码": "code", "门店名称": "name", "名称": "name", "城市": "city"},
-    "campaigns": {"活动编码": "code", "活动名称": "name", "开始时间": "starts_at", "结束时间": "ends_at"},
+    "stores": {
+        "门店编码": "code",
+        "编码": "code",
+        "门店名称": "name",
+        "名称": "name",
+        "城市": "city",
+    },
+    "campaigns": {
+        "活动编码": "code",
+        "活动名称": "name",
+        "开始时间": "starts_at",
+        "结束时间": "ends_at",
+    },
 }
 
 

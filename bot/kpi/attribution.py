@@ -308,6 +308,8 @@ def on_orders_changed(session: Session, before: Snapshot) -> None:
     now = refund_stats(session, (o.id for o in credited))
     add_orders(deltas, credited, campaigns.coupons, now, config)
     customers = {o.customer_id for o in before.orders} | {o.customer_id for o in credited}
-    customers |= joined | _predating(session, [o for o in credited if o.campaign_id is None], config)
+    customers |= joined | _predating(
+        session, [o for o in credited if o.campaign_id is None], config
+    )
     refresh(session, customers, config, campaigns, deltas)
     deltas.flush(session)

@@ -56,7 +56,7 @@ def excel_serial_date(value: Any) -> str | None:
         number = float(value)
     else:
         return None
-    if not 1 <= number <= _EXCEL_LAST:
+    if not 1 <= number < _EXCEL_LAST + 1:
         return None
     day = _EXCEL_EPOCH + timedelta(days=int(number))
     return (

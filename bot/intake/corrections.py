@@ -21,6 +21,22 @@ from storage.models import Campaign, Order, OrderItem, Refund, Staff, Store
 from storage.upsert import copy_rows
 
 _ITEM = ("sku", "name", "quantity", "paid_cents", "cost_cents")
+_ORDER = (
+    Order.id,
+    Order.order_no,
+    Order.customer_id,
+    Order.store_id,
+    Order.guide_id,
+    Order.campaign_id,
+    Order.attribution,
+    Order.ordered_at,
+    Order.paid_cents,
+    Order.cost_cents,
+    Order.discount_cents,
+    Order.units,
+    Order.coupon_code,
+    Order.refunded_cents,
+)
 
 
 def _codes(session: Session, model: Any, ids: set[int]) -> dict[int, str]:
@@ -54,16 +70,20 @@ def orders(session: Session, batch: Sequence[Pending[OrderIn]], *, update_them: 
     """Settle rows whose order number is stored already (every row of ``batch`` is one)."""
     if not batch:
         return
+    # Plain rows, not ORM objects: a re-run of a big file compares every one of its orders.
     by_no = {
         o.order_no: o
-        for o in session.scalars(
-            select(Order).where(Order.order_no.in_([p.row.order_no for p in batch]))
+        for o in session.execute(
+            select(*_ORDER).where(Order.order_no.in_([p.row.order_no for p in batch]))
         )
     }
-    ids = {o.id for o in by_no.values()}
+    ids = sorted(o.id for o in by_no.values())
     items: dict[int, list[tuple[Any, ...]]] = {i: [] for i in ids}
-    for it in session.scalars(select(OrderItem).where(OrderItem.order_id.in_(sorted(ids)))):
-        items[it.order_id].append(tuple(getattr(it, f) for f in _ITEM))
+    cols = [getattr(OrderItem, f) for f in _ITEM]
+    for oid, *item in session.execute(
+        select(OrderItem.order_id, *cols).where(OrderItem.order_id.in_(ids))
+    ):
+        items[oid].append(tuple(item))
     stores = _codes(session, Store, {o.store_id for o in by_no.values() if o.store_id})
     staff = _codes(session, Staff, {o.guide_id for o in by_no.values() if o.guide_id})
     campaigns = _codes(session, Campaign, {o.campaign_id for o in by_no.values() if o.campaign_id})
@@ -73,7 +93,7 @@ def orders(session: Session, batch: Sequence[Pending[OrderIn]], *, update_them: 
 
     owners = identity.canonical_many(session, {o.customer_id for o in by_no.values()})
     claims = [identity.Claim(p.row.identity_pairs(), p.row.customer_id) for p in batch]
-    todo: list[tuple[Pending[OrderIn], Order, bool]] = []
+    todo: list[tuple[Pending[OrderIn], Any, bool]] = []
     for p, named_now in zip(batch, merges.named_before(session, claims), strict=True):
         r, res, o = p.row, p.result, by_no[p.row.order_no]
         res.id = o.id
@@ -187,7 +207,7 @@ def orders(session: Session, batch: Sequence[Pending[OrderIn]], *, update_them: 
         p.result.status = "updated"
     session.flush()
     session.execute(update(Order), rows)
-    session.expire_all()  # the bulk UPDATE bypassed the loaded objects
+    session.expire_all()  # the bulk UPDATE bypassed any loaded Order objects
     session.execute(delete(OrderItem).where(OrderItem.order_id.in_([r["id"] for r in rows])))
     if new_items:
         copy_rows(session, OrderItem, new_items)

@@ -24,6 +24,17 @@ FREE_TEXT = frozenset(
 )
 
 
+def check(name: str, value: Any) -> str | None:
+    """The damage one raw cell shows, if any (the fast path is a plain string or None)."""
+    if type(value) is str:
+        if name in FREE_TEXT or not value:
+            return None
+        if name == "phone":
+            return scientific(value) or phone_lost_zero(value)
+        return scientific(value) if ("e" in value or "E" in value) else None
+    return bad_number(value)
+
+
 def bad_number(value: Any) -> str | None:
     """NaN, ±Infinity (JSON's 1e999999 reads as infinity) and integers beyond 64 bits."""
     if isinstance(value, float) and not math.isfinite(value):

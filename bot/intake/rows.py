@@ -109,11 +109,7 @@ class Row(BaseModel):
             raise ValueError("each row must be an object with named fields")
         data = {k: v for k, v in data.items() if k is not None}
         for name, value in data.items():
-            problem = damage.bad_number(value)
-            if problem is None and name not in damage.FREE_TEXT:
-                problem = damage.scientific(value)
-            if problem is None and name == "phone" and isinstance(value, str):
-                problem = damage.phone_lost_zero(value)
+            problem = damage.check(name, value)
             if problem:
                 raise ValueError(f"{name}: {problem}")
         for cents_field, yuan_field in cls.money:
@@ -135,10 +131,9 @@ class Row(BaseModel):
     @model_validator(mode="after")
     def _fits(self) -> Any:
         # A digit string converts to any size of int; the store's columns hold 64 bits.
-        for name in type(self).model_fields:
-            problem = damage.bad_number(getattr(self, name))
-            if problem:
-                raise ValueError(f"{name}: {problem}")
+        for name, value in self.__dict__.items():
+            if type(value) is int and not -damage.INT64 <= value < damage.INT64:
+                raise ValueError(f"{name}: {damage.bad_number(value)}")
         return self
 
     @field_validator("*", mode="before")

@@ -176,3 +176,11 @@ def test_merges_during_import_are_counted(cli, api, db: Database, seed, tmp_path
     assert "1 merged" in out
     with db.session() as s:
         assert s.scalar(select(func.count()).where(Customer.merged_into.is_not(None))) == 1
+
+
+def test_a_missing_column_is_named_once(cli, db: Database, seed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "orders.csv"
+    f.write_text("订单号,会员号,下单时间\nA1,M1,2026-10-01\nA2,M1,2026-10-02\n", encoding="utf-8")
+    code, out = cli("import", "orders", str(f))
+    assert code == 2 and out.count("missing column paid_cents or paid") == 1
+    assert _count(db, Order) == 0

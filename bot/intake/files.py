@@ -20,7 +20,6 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import select
 
 from bot.intake import readers
@@ -59,14 +58,9 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def accepted_columns(schema: type[BaseModel]) -> set[str]:
-    money = getattr(schema, "money", ())
-    return set(schema.model_fields) | {yuan for _, yuan in money}
-
-
 def read_rows(path: Path, kind: str = "orders") -> Iterator[tuple[int, Any]]:
     """(line number, row) for every data row. Blank lines are skipped."""
-    return readers.rows(path, kind, accepted_columns(KINDS[kind].schema))
+    return readers.rows(path, kind, readers.Columns.of(KINDS[kind].schema))
 
 
 def count_rows(path: Path, kind: str = "orders") -> int:

@@ -15,6 +15,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from bot.intake import damage
 
 JSON_SUFFIXES = {".jsonl", ".ndjson", ".json"}
@@ -138,9 +140,28 @@ def _header_key(raw: Any) -> str:
     return re.sub(r"[\s\-]+", "_", text).lower() if text.isascii() else text
 
 
-def check_header(kind: str, header: list[Any], accepted: set[str]) -> list[str]:
-    """The field name of every column; one FileProblem naming every unknown column."""
+@dataclass(frozen=True)
+class Columns:
+    """The columns a kind accepts, and the ones it needs (any one name of each group)."""
+
+    names: set[str]
+    required: list[tuple[str, ...]]
+
+    @classmethod
+    def of(cls, schema: type[BaseModel]) -> Columns:
+        yuan: dict[str, str] = dict(getattr(schema, "money", ()))
+        required: list[tuple[str, ...]] = [
+            (name, yuan[name]) if name in yuan else (name,)
+            for name, f in schema.model_fields.items()
+            if f.is_required()
+        ]
+        return cls(set(schema.model_fields) | set(yuan.values()), required)
+
+
+def check_header(kind: str, header: list[Any], columns: Columns) -> list[str]:
+    """The field name of every column; one FileProblem naming every unknown or missing one."""
     aliases = ALIASES.get(kind, {})
+    accepted = columns.names
     names, problems = [], []
     for raw in header:
         key = _header_key(raw)
@@ -152,6 +173,9 @@ def check_header(kind: str, header: list[Any], accepted: set[str]) -> list[str]:
             problems.append(f"unknown column {str(raw).strip()!r}{hint}")
     dupes = sorted({n for n in names if n and names.count(n) > 1})
     problems += [f"two columns both mean {n}; keep one" for n in dupes]
+    for group in columns.required:
+        if not set(group) & set(names):
+            problems.append(f"missing column {' or '.join(group)}")
     if problems:
         raise FileProblem(
             "; ".join(problems) + f". Columns for {kind}: {', '.join(sorted(accepted))}"
@@ -159,15 +183,15 @@ def check_header(kind: str, header: list[Any], accepted: set[str]) -> list[str]:
     return names
 
 
-def rows(path: Path, kind: str, accepted: set[str]) -> Iterator[tuple[int, Any]]:
+def rows(path: Path, kind: str, columns: Columns) -> Iterator[tuple[int, Any]]:
     """(line or row number, row) for every data row; blank rows are skipped."""
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
-        yield from _xlsx(path, kind, accepted)
+        yield from _xlsx(path, kind, columns)
     elif suffix in JSON_SUFFIXES:
         yield from _json(path)
     else:
-        yield from _csv(path, kind, accepted)
+        yield from _csv(path, kind, columns)
 
 
 def _named(names: list[str], values: list[Any]) -> dict[str, Any] | BadLine | None:
@@ -179,7 +203,7 @@ def _named(names: list[str], values: list[Any]) -> dict[str, Any] | BadLine | No
     return {n: v for n, v in zip(names, values, strict=False) if n}
 
 
-def _csv(path: Path, kind: str, accepted: set[str]) -> Iterator[tuple[int, Any]]:
+def _csv(path: Path, kind: str, columns: Columns) -> Iterator[tuple[int, Any]]:
     encoding = encoding_of(path)
     try:
         with path.open(encoding=encoding, newline="") as fh:
@@ -187,7 +211,7 @@ def _csv(path: Path, kind: str, accepted: set[str]) -> Iterator[tuple[int, Any]]
             header = next(reader, None)
             if header is None:
                 return
-            names = check_header(kind, header, accepted)
+            names = check_header(kind, header, columns)
             for values in reader:
                 row = _named(names, values)
                 if row is not None:
@@ -199,7 +223,7 @@ def _csv(path: Path, kind: str, accepted: set[str]) -> Iterator[tuple[int, Any]]
         ) from exc
 
 
-def _xlsx(path: Path, kind: str, accepted: set[str]) -> Iterator[tuple[int, Any]]:
+def _xlsx(path: Path, kind: str, columns: Columns) -> Iterator[tuple[int, Any]]:
     from openpyxl import load_workbook
 
     try:
@@ -212,7 +236,7 @@ def _xlsx(path: Path, kind: str, accepted: set[str]) -> Iterator[tuple[int, Any]
         header = next(it, None)
         if header is None:
             return
-        names = check_header(kind, [h for h in header], accepted)
+        names = check_header(kind, list(header), columns)
         for number, values in enumerate(it, start=2):
             row = _named(names, [_cell(v) for v in values])
             if row is not None:

@@ -204,3 +204,32 @@ def test_a_correction_naming_a_customer_that_does_not_exist_is_rejected(
     body = shop.post("/api/v1/orders?on_conflict=update", json=[row]).json()
     assert body["rejected"] == 1
     assert body["results"][0]["errors"][0]["field"] == "customer_id"
+
+
+def test_a_correction_into_the_future_is_rejected_like_a_new_order(
+    shop: TestClient, db: Database
+) -> None:
+    body = shop.post("/api/v1/orders?on_conflict=update", json=[_o2(ordered_at="2099-01-01")])
+    res = body.json()["results"][0]
+    assert res["status"] == "rejected" and res["errors"][0]["field"] == "ordered_at"
+    assert _order(db, "O2").ordered_at.year == 2026
+
+
+def test_a_refund_corrected_onto_another_order_moves_its_figures(
+    shop: TestClient, db: Database
+) -> None:
+    o1, o3 = _order(db, "O1").refunded_cents, _order(db, "O3").refunded_cents
+    moved = {
+        "refund_no": "R1",
+        "order_no": "O3",
+        "amount_cents": 10000,
+        "units": 1,
+        "refunded_at": "2026-11-08 10:00",
+    }
+    body = post(shop, "/api/v1/refunds?on_conflict=update", [moved])
+    assert body["updated"] == 1
+    assert {d["field"] for d in body["results"][0]["differs"]} == {"order_no", "units"}
+    assert _order(db, "O1").refunded_cents == o1 - 10000
+    assert _order(db, "O3").refunded_cents == o3 + 10000
+    assert cells(db) == rebuilt(db)
+    assert _stats(db) == _recomputed(db)

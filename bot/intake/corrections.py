@@ -7,6 +7,7 @@ the order (customer stats, campaign credit and facts) in the caller's transactio
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -17,6 +18,7 @@ from bot.intake.batch import Pending
 from bot.intake.rows import OrderIn, RefundIn
 from bot.kpi import hooks as kpi
 from bot.services import identity, stats
+from storage.base import utcnow
 from storage.models import Campaign, Order, OrderItem, Refund, Staff, Store
 from storage.upsert import copy_rows
 
@@ -142,6 +144,8 @@ def orders(session: Session, batch: Sequence[Pending[OrderIn]], *, update_them: 
             code = getattr(r, name)
             if code and code not in table:
                 res.reject(name, refs.MISSING[name].format(code))
+        if r.ordered_at > utcnow() + timedelta(days=1):  # as for a new order (orders.py)
+            res.reject("ordered_at", f"{r.ordered_at.isoformat()} is in the future; check the date")
         if r.customer_id and identity.canonical_id(session, r.customer_id) is None:
             res.reject("customer_id", f"customer {r.customer_id} does not exist")
         if r.paid_cents < o.refunded_cents:

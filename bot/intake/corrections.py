@@ -17,6 +17,7 @@ from bot.intake import merges, refs
 from bot.intake.batch import Pending
 from bot.intake.rows import OrderIn, RefundIn
 from bot.kpi import hooks as kpi
+from bot.kpi.facts import chunks
 from bot.services import identity, stats
 from storage.base import utcnow
 from storage.models import Campaign, Order, OrderItem, Refund, Staff, Store
@@ -75,17 +76,16 @@ def orders(session: Session, batch: Sequence[Pending[OrderIn]], *, update_them: 
     # Plain rows, not ORM objects: a re-run of a big file compares every one of its orders.
     by_no = {
         o.order_no: o
-        for o in session.execute(
-            select(*_ORDER).where(Order.order_no.in_([p.row.order_no for p in batch]))
-        )
+        for part in chunks(sorted({p.row.order_no for p in batch}))
+        for o in session.execute(select(*_ORDER).where(Order.order_no.in_(part)))
     }
     ids = sorted(o.id for o in by_no.values())
     items: dict[int, list[tuple[Any, ...]]] = {i: [] for i in ids}
     cols = [getattr(OrderItem, f) for f in _ITEM]
-    for oid, *item in session.execute(
-        select(OrderItem.order_id, *cols).where(OrderItem.order_id.in_(ids))
-    ):
-        items[oid].append(tuple(item))
+    for part in chunks(ids):
+        q = select(OrderItem.order_id, *cols).where(OrderItem.order_id.in_(part))
+        for oid, *item in session.execute(q):
+            items[oid].append(tuple(item))
     stores = _codes(session, Store, {o.store_id for o in by_no.values() if o.store_id})
     staff = _codes(session, Staff, {o.guide_id for o in by_no.values() if o.guide_id})
     campaigns = _codes(session, Campaign, {o.campaign_id for o in by_no.values() if o.campaign_id})
@@ -212,7 +212,8 @@ def orders(session: Session, batch: Sequence[Pending[OrderIn]], *, update_them: 
     session.flush()
     session.execute(update(Order), rows)
     session.expire_all()  # the bulk UPDATE bypassed any loaded Order objects
-    session.execute(delete(OrderItem).where(OrderItem.order_id.in_([r["id"] for r in rows])))
+    for part in chunks([r["id"] for r in rows]):
+        session.execute(delete(OrderItem).where(OrderItem.order_id.in_(part)))
     if new_items:
         copy_rows(session, OrderItem, new_items)
     session.flush()
@@ -226,20 +227,22 @@ def refunds(session: Session, batch: Sequence[Pending[RefundIn]], *, update_them
         return
     by_no = {
         r.refund_no: r
-        for r in session.scalars(
-            select(Refund).where(Refund.refund_no.in_([p.row.refund_no for p in batch]))
-        )
+        for part in chunks(sorted({p.row.refund_no for p in batch}))
+        for r in session.scalars(select(Refund).where(Refund.refund_no.in_(part)))
     }
     order_nos = {p.row.order_no for p in batch}
     order_ids = {r.order_id for r in by_no.values()}
+    # Locked, like the refund intake does: two batches must not both spend one balance.
     orders_by_id = {
         o.id: o
-        for o in session.scalars(
-            select(Order)
-            .where(Order.id.in_(sorted(order_ids)) | Order.order_no.in_(sorted(order_nos)))
-            .with_for_update()
-        )
+        for part in chunks(sorted(order_ids))
+        for o in session.scalars(select(Order).where(Order.id.in_(part)).with_for_update())
     }
+    orders_by_id.update(
+        (o.id, o)
+        for part in chunks(sorted(order_nos))
+        for o in session.scalars(select(Order).where(Order.order_no.in_(part)).with_for_update())
+    )
     orders_by_no = {o.order_no: o for o in orders_by_id.values()}
     balance = {oid: o.refunded_cents for oid, o in orders_by_id.items()}
     todo: list[tuple[Pending[RefundIn], Refund, Order]] = []

@@ -89,38 +89,57 @@ def import_(
         str, typer.Argument(help="orders, refunds, customers, campaigns, staff or stores")
     ],
     file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV or JSONL")
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="CSV, .xlsx, JSONL or a JSON array"
+        ),
     ],
     chunk: Annotated[int, typer.Option(help="Rows per committed chunk")] = 2000,
     errors: Annotated[Path | None, typer.Option(help="Where to write rejected rows (CSV)")] = None,
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update",
+            help="Correct orders and refunds the store has with other contents"
+            " (default: report them as conflicts and write nothing)",
+        ),
+    ] = False,
 ) -> None:
-    """Import a CSV or JSONL file. Safe to re-run: a crashed import resumes, nothing doubles."""
-    from bot.intake.files import count_rows, import_file, write_error_report
+    """Import a CSV, .xlsx, JSONL or JSON-array file. Safe to re-run: a crashed import
+    resumes, nothing doubles, and rows rejected last time are tried again."""
+    from bot.intake.files import FileProblem, count_rows, import_file, write_error_report
 
     if kind not in IMPORT_KINDS:
         err.print(f"[red]Unknown kind {kind!r}.[/red] Use one of: {', '.join(IMPORT_KINDS)}.")
         raise typer.Exit(2)
     settings = _settings()
     db = _database(settings)
-    total = count_rows(file)
-    with Progress(
-        TextColumn(f"importing {kind}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    ) as bar:
-        task = bar.add_task(kind, total=total)
-        report = import_file(
-            db,
-            kind,
-            file,
-            tz=settings.tz,
-            chunk_size=chunk,
-            progress=lambda n: bar.advance(task, n),
-        )
-    db.dispose()
+    try:
+        total = count_rows(file, kind)
+        with Progress(
+            TextColumn(f"importing {kind}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        ) as bar:
+            task = bar.add_task(kind, total=total)
+            report = import_file(
+                db,
+                kind,
+                file,
+                tz=settings.tz,
+                chunk_size=chunk,
+                progress=lambda n: bar.advance(task, n),
+                update=update,
+            )
+    except FileProblem as exc:
+        err.print(f"[red]{exc}[/red]")
+        err.print("Nothing was imported. Fix the file and run the same command again.")
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
     if report.resumed_from and not report.rows:
         console.print(
             f"{file} was imported before ({report.resumed_from} rows); nothing new to do."
@@ -129,10 +148,21 @@ def import_(
         console.print(
             f"Resumed after row {report.resumed_from} (rows before it were imported already)."
         )
-    console.print(
-        f"{kind}: {report.created} created, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {report.rejected} rejected."
-    )
+    elif report.retried:
+        console.print(
+            f"{file} was imported before with rows refused; read it again"
+            " (rows imported then stay unchanged)."
+        )
+    parts = [f"{report.created} created", f"{report.updated} updated"]
+    parts += [f"{report.merged} merged"] if report.merged else []
+    parts += [f"{report.unchanged} unchanged"]
+    parts += [f"{report.conflict} conflict"] if report.conflict else []
+    console.print(f"{kind}: {', '.join(parts)}, {report.rejected} rejected.")
+    if report.conflict:
+        console.print(
+            f"[yellow]{report.conflict} rows differ from what the store has[/yellow]; nothing"
+            " was written for them. Run again with --update to correct the store."
+        )
     if report.errors:
         target = errors or file.with_name(file.stem + ".errors.csv")
         write_error_report(report, target)

@@ -276,6 +276,8 @@ def test_customers_upsert_sets_guide_relation(api, db: Database, seed, client: T
         "key": "phone:13812345678",
         "id": cid,
         "errors": [],
+        "differs": [],
+        "merged": [],
     }
     found = client.get(
         "/api/v1/customers", params={"kind": "phone", "value": "138-1234-5678"}
@@ -289,3 +291,104 @@ def test_customers_upsert_sets_guide_relation(api, db: Database, seed, client: T
             and c.name_pinyin == "zhangsan"
             and c.phone_last4 == "5678"
         )
+
+
+def test_a_row_that_merges_two_customers_says_merged(api, db: Database) -> None:  # type: ignore[no-untyped-def]
+    a = api("customers", [{"phone": "13800000001"}])["results"][0]["id"]
+    b = api("customers", [{"member_no": "VIP1"}])["results"][0]["id"]
+    result = api("customers", [{"phone": "13800000001", "member_no": "VIP1"}])
+    assert result["merged"] == 1 and result["unchanged"] == 0
+    assert result["results"][0]["status"] == "merged"
+    assert result["results"][0]["id"] == a and result["results"][0]["merged"] == [b]
+    # An order naming two customers is created, and says whom it merged.
+    c = api("customers", [{"unionid": "u-9"}])["results"][0]["id"]
+    r = api("orders", [order("X1", member_no="VIP1", unionid="u-9")])["results"][0]
+    assert r["status"] == "created" and r["merged"] == [c]
+    with db.session() as s:
+        assert s.get(Customer, c).merged_into == a  # type: ignore[union-attr]
+    # Naming the same person again merges nothing.
+    again = api("customers", [{"phone": "13800000001", "member_no": "VIP1"}])
+    assert again["results"][0]["status"] == "unchanged" and again["merged"] == 0
+
+
+def _raw(client: TestClient, kind: str, body: str) -> dict[str, Any]:
+    r = client.post(
+        f"/api/v1/{kind}", content=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def test_non_finite_and_huge_numbers_are_row_errors_naming_the_field(
+    client: TestClient, db: Database
+) -> None:
+    good = '{"order_no": "OK", "member_no": "M1", "ordered_at": "2026-10-01", "paid_cents": 100}'
+    rows = [
+        '{"order_no": "N1", "member_no": "M1", "ordered_at": "2026-10-01", "paid_cents": NaN}',
+        '{"order_no": "N2", "member_no": "M1", "ordered_at": "2026-10-01", "paid_cents": Infinity}',
+        '{"order_no": "N3", "member_no": "M1", "ordered_at": "2026-10-01", "paid": 1e999999}',
+        '{"order_no": "N4", "customer_id": 99999999999999999999, "ordered_at": "2026-10-01",'
+        ' "paid_cents": 1}',
+        '{"order_no": "N5", "member_no": "M1", "ordered_at": "2026-10-01", "paid_cents": 1,'
+        ' "units": ' + "9" * 5000 + "}",
+        '{"order_no": "N6", "member_no": "M1", "ordered_at": "2026-10-01", "paid": "NaN"}',
+        '{"order_no": "N7", "member_no": "M1", "ordered_at": "2026-10-01", "paid": "Infinity"}',
+        '{"order_no": "N8", "member_no": "M1", "ordered_at": "2026-10-01", "paid": "1e999999"}',
+        '{"order_no": "N9", "member_no": "M1", "ordered_at": "2026-10-01", "paid_cents": 1,'
+        ' "units": "99999999999999999999"}',
+        '{"order_no": "N10", "member_no": "M1", "ordered_at": "2026-10-01", "paid_cents": -Infinity}',
+    ]
+    result = _raw(client, "orders", "[" + ",".join([good, *rows]) + "]")
+    assert result["created"] == 1 and result["rejected"] == len(rows)
+    fields = [r["errors"][0]["field"] for r in result["results"][1:]]
+    assert fields == [
+        "paid_cents",
+        "paid_cents",
+        "paid",
+        "customer_id",
+        "units",
+        "paid",
+        "paid",
+        "paid",
+        "units",
+        "paid_cents",
+    ]
+    assert count(db, Order) == 1
+    # Refunds too.
+    refund = _raw(
+        client,
+        "refunds",
+        '[{"refund_no": "R1", "order_no": "OK", "amount_cents": NaN, "refunded_at": "2026-10-02"}]',
+    )
+    assert refund["results"][0]["errors"][0]["field"] == "amount_cents"
+
+
+def test_excel_damage_is_refused_saying_what_happened(api, db: Database) -> None:  # type: ignore[no-untyped-def]
+    result = api(
+        "orders",
+        [
+            order("E1", phone="1.38001E+10", member_no=None),
+            order("1.23457E+11"),
+            order("E3", phone="2162888888", member_no=None),  # 021-6288 8888 lost its 0
+            order("E4", ordered_at="45627"),
+            order("E5", ordered_at="45627.5"),
+            order("E6", ordered_at=45627),
+            order("OK1", phone="+1 415 555 2671", member_no=None),  # typed as text: kept
+            order("OK2", phone="021-62888888", member_no=None),
+        ],
+    )
+    by_no = {r["key"] or str(r["index"]): r for r in result["results"]}
+    assert result["created"] == 2
+    e1 = result["results"][0]["errors"][0]
+    assert e1["field"] == "phone" and "scientific notation" in e1["reason"]
+    e2 = result["results"][1]["errors"][0]
+    assert e2["field"] == "order_no" and "Excel" in e2["reason"]
+    e3 = result["results"][2]["errors"][0]
+    assert e3["field"] == "phone" and "lost its leading 0" in e3["reason"]
+    for i in (3, 4, 5):
+        err = result["results"][i]["errors"][0]
+        assert err["field"] == "ordered_at" and "serial number (2024-12-01)" in err["reason"]
+    assert by_no["OK1"]["status"] == "created"
+    customers = api("customers", [{"member_no": "B1", "birthday": "33000"}])
+    err = customers["results"][0]["errors"][0]
+    assert err["field"] == "birthday" and "serial number (1990-05-07)" in err["reason"]

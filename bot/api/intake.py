@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from bot.api.deps import DbDep, MetricsDep, SettingsDep, scope
+from bot.intake import damage
+from bot.intake.batch import STATUSES
 from bot.intake.kinds import KINDS, ingest
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
@@ -30,12 +32,20 @@ class RowError(BaseModel):
     reason: str
 
 
+class FieldDiff(BaseModel):
+    field: str
+    stored: Any
+    sent: Any
+
+
 class RowOutcome(BaseModel):
     index: int
     status: str
     key: str | None = None
     id: int | None = None
     errors: list[RowError] = []
+    differs: list[FieldDiff] = []
+    merged: list[int] = []
 
 
 class BatchOutcome(BaseModel):
@@ -43,7 +53,9 @@ class BatchOutcome(BaseModel):
     accepted: int
     created: int
     updated: int
+    merged: int
     unchanged: int
+    conflict: int
     rejected: int
     results: list[RowOutcome]
 
@@ -51,8 +63,9 @@ class BatchOutcome(BaseModel):
 async def _rows(request: Request, limit: int) -> list[Any]:
     body = await request.body()
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        # NaN, Infinity, 1e999999 and huge integers are kept for their row to refuse.
+        data = json.loads(body, **damage.JSON_HOOKS)
+    except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
             f"the body is not valid JSON ({exc}); send a JSON array of rows",
@@ -77,7 +90,18 @@ def _make_route(kind: str) -> None:
     schema = spec.schema.model_json_schema()
 
     async def upsert(
-        request: Request, settings: SettingsDep, db: DbDep, metrics: MetricsDep
+        request: Request,
+        settings: SettingsDep,
+        db: DbDep,
+        metrics: MetricsDep,
+        on_conflict: Annotated[
+            Literal["report", "update"],
+            Query(
+                description="An order or refund sent again with other contents: `report` it"
+                " as a conflict and write nothing (default), or `update` the stored one and"
+                " everything derived from it."
+            ),
+        ] = "report",
     ) -> dict[str, Any]:
         rows = await _rows(request, settings.intake_max_rows)
 
@@ -89,10 +113,11 @@ def _make_route(kind: str) -> None:
                     rows,
                     tz=settings.tz,
                     task_days=settings.task_attribution_days,
+                    update=on_conflict == "update",
                 )
                 uow.commit()
             for name, count in result.summary().items():
-                if name in {"created", "updated", "unchanged", "rejected"} and count:
+                if name in STATUSES and count:
                     metrics.intake_rows.labels(kind, name).inc(count)
             return result.as_dict()
 
@@ -108,8 +133,11 @@ def _make_route(kind: str) -> None:
         summary=f"Upsert a batch of {kind}",
         description=(spec.schema.__doc__ or "")
         + f"\n\nNeeds the `{SCOPE.get(kind, 'admin')}` scope. The body is a JSON array of {kind} rows (see the schema). The response has one"
-        " result per row: its index, status (created, updated, unchanged, rejected) and, for a"
-        " rejected row, the field and reason. A rejected row writes nothing.",
+        " result per row: its index, status (created, updated, merged, unchanged, conflict,"
+        " rejected) and, for a rejected row, the field and reason. A rejected row writes"
+        " nothing. `conflict`: the key was stored with other contents (`differs` lists the"
+        " fields); nothing is written unless `?on_conflict=update`. `merged`: the row showed"
+        " two stored customers to be one person (`merged` lists the ids folded in).",
         openapi_extra={
             "requestBody": {
                 "required": True,

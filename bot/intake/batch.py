@@ -22,7 +22,10 @@ from bot.intake.rows import explain
 
 log = logging.getLogger(__name__)
 
-Status = Literal["created", "updated", "unchanged", "rejected"]
+# conflict: a key sent again with other contents, written only when the caller asks for it;
+# merged: the row showed two stored customers to be one person, and they were merged.
+Status = Literal["created", "updated", "merged", "unchanged", "conflict", "rejected"]
+STATUSES: tuple[Status, ...] = ("created", "updated", "merged", "unchanged", "conflict", "rejected")
 
 
 @dataclass
@@ -32,6 +35,8 @@ class RowResult:
     key: str | None = None
     id: int | None = None
     errors: list[dict[str, str]] = field(default_factory=list)
+    differs: list[dict[str, Any]] = field(default_factory=list)  # field, stored, sent
+    merged: list[int] = field(default_factory=list)  # customers merged into this row's one
 
     def reject(self, field_name: str, reason: str) -> None:
         self.status = "rejected"
@@ -45,6 +50,10 @@ class RowResult:
             out["id"] = self.id
         if self.errors:
             out["errors"] = self.errors
+        if self.differs:
+            out["differs"] = self.differs
+        if self.merged:
+            out["merged"] = self.merged
         return out
 
 
@@ -60,13 +69,11 @@ class BatchResult:
         return [r for r in self.results if r.status == "rejected"]
 
     def summary(self) -> dict[str, int]:
+        refused = self.count("rejected") + self.count("conflict")
         return {
             "received": len(self.results),
-            "accepted": len(self.results) - self.count("rejected"),
-            "created": self.count("created"),
-            "updated": self.count("updated"),
-            "unchanged": self.count("unchanged"),
-            "rejected": self.count("rejected"),
+            "accepted": len(self.results) - refused,
+            **{status: self.count(status) for status in STATUSES},
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -108,7 +115,7 @@ def run_batch(
         except ValidationError as exc:
             result.errors = explain(exc)
             continue
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, ArithmeticError) as exc:
             result.reject("row", str(exc))
             continue
         result.key = key(row)
@@ -129,6 +136,7 @@ def run_batch(
         )
         for item in pending:
             item.result.status, item.result.errors, item.result.id = "rejected", [], None
+            item.result.differs, item.result.merged = [], []
             try:
                 with session.begin_nested():
                     writer(session, [item])

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bot.intake import refs
+from bot.intake import merges, refs
 from bot.intake.batch import Pending, RowResult
 from bot.intake.rows import CampaignIn, CustomerIn, StaffIn, StoreIn
 from bot.kpi import hooks as kpi
@@ -134,7 +134,9 @@ def write_customers(session: Session, batch: list[Pending[CustomerIn]]) -> None:
         )
         for p in todo
     ]
+    named = merges.named_before(session, claims)
     resolved = identity.resolve(session, claims, reason="customer identities")
+    merges.report([p.result for p in todo], named, resolved.ids)
     loaded: dict[int, Customer] = {}
     ids = sorted(set(resolved.ids))
     for start in range(0, len(ids), 900):
@@ -159,6 +161,8 @@ def write_customers(session: Session, batch: list[Pending[CustomerIn]]) -> None:
         if r.phone:
             values.update(phone=r.phone, phone_last4=r.phone[-4:])
         _apply(customer, values, p.result, cid in resolved.created)
+        if p.result.merged:
+            p.result.status = "merged"
         p.result.id = cid
         p.result.key = p.result.key or str(cid)
         if r.guide:

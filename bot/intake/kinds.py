@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ class Kind:
     schema: type[BaseModel]
     writer: Writer
     key: Callable[[Any], str]
+    corrects: bool = False  # its writer can write a correction of a stored row (``update``)
 
 
 def _identity_key(row: Any) -> str:
@@ -37,8 +39,8 @@ KINDS: dict[str, Kind] = {
         Kind("staff", StaffIn, directory.write_staff, lambda r: r.code),
         Kind("customers", CustomerIn, directory.write_customers, _identity_key),
         Kind("campaigns", CampaignIn, directory.write_campaigns, lambda r: r.code),
-        Kind("orders", OrderIn, orders.write_orders, lambda r: r.order_no),
-        Kind("refunds", RefundIn, orders.write_refunds, lambda r: r.refund_no),
+        Kind("orders", OrderIn, orders.write_orders, lambda r: r.order_no, corrects=True),
+        Kind("refunds", RefundIn, orders.write_refunds, lambda r: r.refund_no, corrects=True),
         Kind(
             "participants",
             participants.ParticipantIn,
@@ -57,9 +59,16 @@ def ingest(
     tz: tzinfo,
     offset: int = 0,
     task_days: int | None = None,
+    update: bool = False,
 ) -> BatchResult:
-    """Validate and write one batch of ``kind`` in the caller's transaction (not committed)."""
+    """Validate and write one batch of ``kind`` in the caller's transaction (not committed).
+
+    ``update``: an order or refund sent again with other contents is a correction to write
+    (status ``updated``) rather than a ``conflict`` to report."""
     spec = KINDS[kind]
     # KPI facts follow the caller's zone and, when given, the task attribution window.
     kpi_config.use(session, tz=tz, task_days=task_days)
-    return run_batch(session, spec.schema, rows, spec.writer, tz=tz, key=spec.key, offset=offset)
+    writer: Writer = (
+        partial(cast(Any, spec.writer), update=update) if spec.corrects else spec.writer
+    )
+    return run_batch(session, spec.schema, rows, writer, tz=tz, key=spec.key, offset=offset)

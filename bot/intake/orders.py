@@ -8,7 +8,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
-from bot.intake import refs
+from bot.intake import corrections, merges, refs
 from bot.intake.batch import Pending
 from bot.intake.rows import OrderIn, RefundIn
 from bot.kpi import hooks as kpi
@@ -36,21 +36,26 @@ def _live(session: Session, ids: set[int]) -> set[int]:
     }
 
 
-def write_orders(session: Session, batch: list[Pending[OrderIn]]) -> None:
+def write_orders(session: Session, batch: list[Pending[OrderIn]], *, update: bool = False) -> None:
+    """New orders are inserted; a stored order number goes to ``corrections`` (``update``:
+    write a correction instead of reporting it as a conflict)."""
+    existing = _existing(session, Order.order_no, [p.row.order_no for p in batch])
+    corrections.orders(
+        session, [p for p in batch if p.row.order_no in existing], update_them=update
+    )
+    batch = [p for p in batch if p.row.order_no not in existing]
+    if not batch:
+        return
     rows = [p.row for p in batch]
     store_ids = refs.stores(session, (r.store for r in rows))
     staff_ids = refs.staff(session, (r.guide for r in rows))
     campaign_ids = refs.campaigns(session, (r.campaign for r in rows))
-    existing = _existing(session, Order.order_no, [r.order_no for r in rows])
     known_ids = _live(session, {r.customer_id for r in rows if r.customer_id})
     latest = utcnow() + FUTURE_SLACK
 
     todo: list[Pending[OrderIn]] = []
     for p in batch:
         r, res = p.row, p.result
-        if r.order_no in existing:
-            res.status = "unchanged"  # same order sent again: nothing to do
-            continue
         for name, table in (("store", store_ids), ("guide", staff_ids), ("campaign", campaign_ids)):
             code = getattr(r, name)
             if code and code not in table:
@@ -76,7 +81,9 @@ def write_orders(session: Session, batch: list[Pending[OrderIn]]) -> None:
         )
         for p in todo
     ]
+    named = merges.named_before(session, claims)
     customers = identity.resolve(session, claims, reason="order identities").ids
+    merges.report([p.result for p in todo], named, customers)
     order_rows = [
         {
             "order_no": p.row.order_no,
@@ -128,9 +135,16 @@ def write_orders(session: Session, batch: list[Pending[OrderIn]]) -> None:
     kpi.orders_added(session, list(inserted.values()))  # attribution, task conversions, facts
 
 
-def write_refunds(session: Session, batch: list[Pending[RefundIn]]) -> None:
+def write_refunds(
+    session: Session, batch: list[Pending[RefundIn]], *, update: bool = False
+) -> None:
+    existing = _existing(session, Refund.refund_no, [p.row.refund_no for p in batch])
+    known = [p for p in batch if p.row.refund_no in existing]
+    corrections.refunds(session, known, update_them=update)
+    batch = [p for p in batch if p.row.refund_no not in existing]
+    if not batch:
+        return
     rows = [p.row for p in batch]
-    existing = _existing(session, Refund.refund_no, [r.refund_no for r in rows])
     order_nos = sorted({r.order_no for r in rows})
     orders: dict[str, Any] = {}
     for start in range(0, len(order_nos), 900):
@@ -153,9 +167,6 @@ def write_refunds(session: Session, batch: list[Pending[RefundIn]]) -> None:
     todo: list[tuple[Pending[RefundIn], Any]] = []
     for p in batch:
         r, res = p.row, p.result
-        if r.refund_no in existing:
-            res.status = "unchanged"
-            continue
         order = orders.get(r.order_no)
         if order is None:
             res.reject(

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.intake import damage
 from bot.services.clean import strip_controls
 from storage.models import IdentityKind
 
@@ -71,11 +72,21 @@ OptCode = Annotated[Annotated[str, Field(max_length=64)] | None, BeforeValidator
 Cents = Annotated[int | None, BeforeValidator(_blank_to_none), Field(ge=0, le=10**13)]
 
 
+def _as_int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{value!r} is not a whole number of cents") from exc
+
+
 def yuan_to_cents(value: Any) -> int:
     try:
         amount = Decimal(str(value).strip().replace(",", "").lstrip("¥￥"))
     except InvalidOperation as exc:
         raise ValueError(f"{value!r} is not an amount; write it like 199.00") from exc
+    # NaN and Infinity parse as Decimals; an exponent past 10^13 yuan would make a huge int.
+    if not amount.is_finite() or amount.adjusted() > 13:
+        raise ValueError(f"{value!r} is not an amount; write it like 199.00")
     if amount < 0:
         raise ValueError("an amount cannot be negative")
     cents = amount * 100
@@ -98,6 +109,10 @@ class Row(BaseModel):
         if not isinstance(data, dict):
             raise ValueError("each row must be an object with named fields")
         data = {k: v for k, v in data.items() if k is not None}
+        for name, value in data.items():
+            problem = damage.check(name, value)
+            if problem:
+                raise ValueError(f"{name}: {problem}")
         for cents_field, yuan_field in cls.money:
             yuan = _blank_to_none(data.pop(yuan_field, None))
             if yuan is None:
@@ -107,12 +122,20 @@ class Row(BaseModel):
             except ValueError as exc:
                 raise ValueError(f"{yuan_field}: {exc}") from exc
             given = _blank_to_none(data.get(cents_field))
-            if given is not None and int(given) != cents:
+            if given is not None and _as_int(given) != cents:
                 raise ValueError(
                     f"{cents_field}: {yuan_field} ({yuan}) and {cents_field} ({given}) disagree; give one"
                 )
             data[cents_field] = cents
         return data
+
+    @model_validator(mode="after")
+    def _fits(self) -> Any:
+        # A digit string converts to any size of int; the store's columns hold 64 bits.
+        for name, value in self.__dict__.items():
+            if type(value) is int and not -damage.INT64 <= value < damage.INT64:
+                raise ValueError(f"{name}: {damage.bad_number(value)}")
+        return self
 
     @field_validator("*", mode="before")
     @classmethod
@@ -120,6 +143,9 @@ class Row(BaseModel):
         # Naive timestamps are local time of the store's zone (passed in the context).
         if info.field_name and info.field_name.endswith("_at"):
             value = _blank_to_none(value)
+            serial = damage.excel_serial_date(value)
+            if serial:
+                raise ValueError(serial)
             if isinstance(value, str):
                 try:
                     value = datetime.fromisoformat(value.replace("Z", "+00:00").replace("/", "-"))
@@ -266,8 +292,11 @@ class CustomerIn(Identities):
 
     @field_validator("gender", "birthday", mode="before")
     @classmethod
-    def _blank(cls, value: Any) -> Any:
+    def _blank(cls, value: Any, info: ValidationInfo) -> Any:
         value = _blank_to_none(value)
+        serial = damage.excel_serial_date(value) if info.field_name == "birthday" else None
+        if serial:
+            raise ValueError(serial)
         return {"男": "male", "女": "female", "m": "male", "f": "female"}.get(value, value)
 
     @model_validator(mode="after")

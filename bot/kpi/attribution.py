@@ -273,3 +273,43 @@ def _targeted(session: Session, campaign_id: int) -> set[int]:
             )
         )
     )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Orders as the facts counted them, taken before a correction rewrites them."""
+
+    orders: list[OrderFact]
+    refunds: dict[int, tuple[int, int]]
+
+
+def snapshot(session: Session, order_ids: Iterable[int]) -> Snapshot:
+    orders = _load(session, order_ids)
+    return Snapshot(orders, refund_stats(session, (o.id for o in orders)))
+
+
+def on_orders_changed(session: Session, before: Snapshot) -> None:
+    """An ERP corrected these orders (or their refunds): take out what they counted before,
+    credit them again and count them as they are now. Called in the correcting transaction."""
+    if not before.orders:
+        return
+    config = for_session(session)
+    orders = _load(session, [o.id for o in before.orders])
+    tasks = _done_tasks(session, orders, config.task_days)
+    mark_conversions(session, orders, tasks, config.task_days)
+    campaigns = CampaignIndex.load(session)
+    if not campaigns:
+        return
+    joined = targets.join(session, campaigns, orders)
+    changed = dict((old.id, new) for old, new in _decide(session, orders, campaigns, config, tasks))
+    credited = [changed.get(o.id, o) for o in orders]
+    deltas = CellDeltas()
+    add_orders(deltas, before.orders, campaigns.coupons, before.refunds, config, sign=-1)
+    now = refund_stats(session, (o.id for o in credited))
+    add_orders(deltas, credited, campaigns.coupons, now, config)
+    customers = {o.customer_id for o in before.orders} | {o.customer_id for o in credited}
+    customers |= joined | _predating(
+        session, [o for o in credited if o.campaign_id is None], config
+    )
+    refresh(session, customers, config, campaigns, deltas)
+    deltas.flush(session)

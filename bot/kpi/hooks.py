@@ -2,6 +2,7 @@
 
 - the order intake, after inserting orders: ``orders_added``
 - the refund intake, after inserting refunds: ``refunds_added``
+- an ERP correction of orders or refunds: ``order_snapshot`` before, ``orders_changed`` after
 - the campaign intake, after creating or changing campaigns: ``campaigns_changed``
 - an identity merge, after moving the source's rows: ``customers_merged``
 - a repair (or a bulk load that bypassed the intake): ``rebuild``
@@ -31,6 +32,15 @@ from storage.models import Order, Refund
 def orders_added(session: Session, order_ids: Sequence[int]) -> None:
     attribution.on_orders(session, order_ids)
     touches.catch_up(session)
+
+
+def order_snapshot(session: Session, order_ids: Iterable[int]) -> attribution.Snapshot:
+    """Take before rewriting orders (or their refunds); hand to ``orders_changed`` after."""
+    return attribution.snapshot(session, order_ids)
+
+
+def orders_changed(session: Session, before: attribution.Snapshot) -> None:
+    attribution.on_orders_changed(session, before)
 
 
 def refunds_added(session: Session, refund_ids: Sequence[int]) -> None:

@@ -10,21 +10,20 @@ regression only when it ranks better, and the report says which one it uses.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.orm import Session
 
 from bot.lifecycle import bgnbd, churn, stages
 from bot.lifecycle.tasks import _id_filters
 from storage.models import Order
 
-SAMPLE = 100_000  # customers; the AUC and calibration settle long before this
-INTERVAL_SAMPLE = 20_000  # repeat buyers read for the first-to-second interval
+SAMPLE = 30_000  # customers; AUC within about ±0.005, calibration deciles of 3,000 each
+INTERVAL_SAMPLE = 5_000  # repeat buyers read for the first-to-second interval
 MIN_CUSTOMERS = 200
 Features = Callable[[dict[str, Any], datetime], tuple[Any, Any, Any, Any]]
 
@@ -35,18 +34,27 @@ def _pick(n: int, size: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
-def _orders(session: Session, ids: list[int]) -> dict[int, list[tuple[int, int, int]]]:
-    """(ordered_at in µs, paid, refunded) per customer, oldest first."""
-    out: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+def _orders(session: Session, ids: list[int]) -> dict[str, np.ndarray]:
+    """The orders of these customers as columns: customer, time (µs since the epoch), paid,
+    refunded. Core rows; PostgreSQL hands out the microseconds itself (as ``_load`` does)."""
+    pg = session.get_bind().dialect.name == "postgresql"
+    at: Any = Order.ordered_at
+    if pg:
+        at = cast(func.extract("epoch", Order.ordered_at) * 1_000_000, BigInteger)
+    cols: list[list[Any]] = [[], [], [], []]
     for flt in _id_filters(session, Order.customer_id, ids):
-        rows = session.execute(
-            select(Order.customer_id, Order.ordered_at, Order.paid_cents, Order.refunded_cents)
-            .where(flt)
-            .order_by(Order.customer_id, Order.ordered_at)
-        )
-        for cid, at, paid, refunded in rows:
-            out[cid].append((int(stages.to_us([at])[0]), paid, refunded or 0))
-    return out
+        q = select(Order.customer_id, at, Order.paid_cents, Order.refunded_cents).where(flt)
+        rows = session.connection().execute(q).all()
+        if rows:
+            for col, values in zip(cols, zip(*rows, strict=True), strict=True):
+                col.extend(values)
+    times = np.array(cols[1], dtype=np.int64) if pg else stages.to_us(cols[1])
+    return {
+        "customer_id": np.array(cols[0], dtype=np.int64),
+        "at": times,
+        "paid": np.array(cols[2], dtype=np.int64),
+        "refunded": np.array([v or 0 for v in cols[3]], dtype=np.int64),
+    }
 
 
 def _as_of(session: Session, data: dict[str, Any], cutoff: datetime) -> dict[str, Any] | None:
@@ -65,16 +73,20 @@ def _as_of(session: Session, data: dict[str, Any], cutoff: datetime) -> dict[str
     refund = data["refund_cents"][idx].copy()
     stayed = last <= cut_us
     moved = np.flatnonzero(~stayed)
-    history = _orders(session, ids[moved].tolist())
-    for i in moved.tolist():
-        before = [o for o in history.get(int(ids[i]), []) if o[0] <= cut_us]
-        if not before:  # the stats were ahead of the orders (a merge); leave them out
-            days[i] = 0
-            continue
-        first[i], last[i] = before[0][0], before[-1][0]
-        days[i] = len({o[0] // stages.US_PER_DAY for o in before})
-        spend[i] = sum(o[1] for o in before)
-        refund[i] = sum(o[2] for o in before)
+    # Customers who bought since the cutoff: rebuild their state from their orders up to it.
+    o = _orders(session, ids[moved].tolist())
+    keep_o = o["at"] <= cut_us
+    cust, at = o["customer_id"][keep_o], o["at"][keep_o]
+    pos = moved[np.searchsorted(ids[moved], cust)]  # ids are sorted (customer id order)
+    days[moved] = 0  # stats ahead of the orders (a merge) leave a customer with none: dropped
+    first[moved], last[moved] = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    np.minimum.at(first, pos, at)
+    np.maximum.at(last, pos, at)
+    occasions = np.unique(np.stack([pos, at // stages.US_PER_DAY]), axis=1)[0]
+    np.add.at(days, occasions, 1)
+    spend[moved], refund[moved] = 0, 0
+    np.add.at(spend, pos, o["paid"][keep_o])
+    np.add.at(refund, pos, o["refunded"][keep_o])
     keep = days > 0
     return {
         "customer_id": ids[keep],
@@ -102,6 +114,7 @@ def run(
     now: datetime,
     horizon_days: int,
     features: Features,
+    start: bgnbd.Params | None = None,
 ) -> tuple[churn.Scorer, dict[str, Any]]:
     """The scorer to use from now on and the backtest's figures (stored with the fit)."""
     cutoff = now - timedelta(days=horizon_days)
@@ -115,7 +128,7 @@ def run(
     y = state["stayed"]
     x, tx, T, recency = features(state, cutoff)
     pick = _pick(len(x), 200_000)
-    params = bgnbd.fit(x[pick], tx[pick], T[pick], model="mbgnbd")
+    params = bgnbd.fit(x[pick], tx[pick], T[pick], model="mbgnbd", start=start)
     weeks = horizon_days / 7
     net = (state["spend_cents"] - state["refund_cents"]).astype(np.float64)
     raw = churn.raw(params, x, tx, T, weeks)
@@ -164,9 +177,12 @@ def second_purchase_days(session: Session, data: dict[str, Any]) -> float | None
     if not len(repeat):
         return None
     ids = data["customer_id"][repeat[_pick(len(repeat), INTERVAL_SAMPLE, seed=1)]]
-    gaps = []
-    for rows in _orders(session, ids.tolist()).values():
-        days = sorted({o[0] // stages.US_PER_DAY for o in rows})
-        if len(days) >= 2:
-            gaps.append(days[1] - days[0])
-    return float(np.median(gaps)) if gaps else None
+    o = _orders(session, ids.tolist())
+    if not len(o["at"]):
+        return None
+    pairs = np.unique(np.stack([o["customer_id"], o["at"] // stages.US_PER_DAY]), axis=1)
+    cust, day = pairs  # sorted by customer, then day
+    start = np.r_[0, np.flatnonzero(np.diff(cust)) + 1]
+    count = np.diff(np.r_[start, len(cust)])
+    two = start[count >= 2]
+    return float(np.median(day[two + 1] - day[two])) if len(two) else None

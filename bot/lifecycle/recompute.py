@@ -155,7 +155,7 @@ def full(
         report.refitted = True
         with db.session() as session:
             scorer, report.backtest = backtest.run(
-                session, data, now, settings.churn_horizon_days, _features
+                session, data, now, settings.churn_horizon_days, _features, start=params
             )
             second = backtest.second_purchase_days(session, data)
     else:

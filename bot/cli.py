@@ -23,6 +23,7 @@ from bot.cli_common import database as _database
 from bot.cli_common import now_for as _now_for
 from bot.cli_common import settings_or_exit as _settings
 from bot.cli_ops import doctor, scheduler_app, slack_app, wecom_app
+from bot.cli_retention import customers_app, model_app
 from bot.cli_staff import register as register_staff_commands
 from bot.cli_tasks import tasks_app
 
@@ -38,6 +39,8 @@ app.add_typer(tasks_app, name="tasks")
 app.add_typer(scheduler_app, name="scheduler")
 app.add_typer(wecom_app, name="wecom")
 app.add_typer(slack_app, name="slack")
+app.add_typer(customers_app, name="customers")
+app.add_typer(model_app, name="model")
 app.command("doctor")(doctor)
 
 
@@ -281,6 +284,8 @@ def recompute(
             f"MBG/NBD r={p['r']:.3f} alpha={p['alpha']:.3f} a={p['a']:.3f} b={p['b']:.3f}; "
             f"population gap {p['population_gap']:.0f} days"
         )
+    if report.churn_method:
+        console.print(f"churn probability from: {report.churn_method}")
     for change, count in sorted((report.changed or {}).items()):
         console.print(f"  {change}: {count}")
 

@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     lost_p_alive: float = 0.2
     min_gap_days: float = 14.0  # a typical gap shorter than this is treated as this
     one_time_silent_days: int = 0  # 0 = use the population's median gap
+    # Churn probability: P(no purchase in the next N days), calibrated on the shop's history;
+    # churn_risk and lost are thresholds on it (the rhythm above still tells active from silent).
+    churn_horizon_days: int = 90
+    churn_risk_probability: float = 0.6
+    lost_probability: float = 0.9
     refit_weekday: int = 6  # the BG/NBD model is refitted weekly (0=Monday), not per order
 
     # Tasks

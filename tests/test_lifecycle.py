@@ -3,6 +3,7 @@ and the recompute engine through the CLI (full, then incremental)."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -244,13 +245,14 @@ def test_recompute_full_then_incremental_through_the_cli(api, cli, db: Database)
     assert "incremental run: 1 customers scored" in out
     assert _stats(db)["M3"].stage == "active"
 
-    # Time alone moves an active customer to silent: found through next_change_at.
+    # Time alone moves an active customer on (silent by rhythm, or churn risk by a churn
+    # probability that grew with the quiet days): found through next_change_at.
     active = {m: st for m, st in _stats(db).items() if st.stage == "active" and st.next_change_at}
     member, st = min(active.items(), key=lambda kv: kv[1].next_change_at)  # type: ignore[arg-type, return-value]
     day = (st.next_change_at + timedelta(days=1)).date().isoformat()  # type: ignore[operator]
     code, out = cli("recompute", "--today", day)
-    assert "active->silent" in out
-    assert _stats(db)[member].stage == "silent"
+    assert "active->silent" in out or "active->churn_risk" in out
+    assert _stats(db)[member].stage in ("silent", "churn_risk")
     assert "refitted" not in out  # the model is refitted on a schedule, not by the daily run
 
 
@@ -264,15 +266,17 @@ def test_recompute_full_then_incremental_through_the_cli(api, cli, db: Database)
             st.integers(0, 40),
             st.one_of(st.none(), st.just(0.0), st.floats(0.5, 400)),
             st.one_of(st.none(), st.floats(0, 1)),
+            st.one_of(st.none(), st.floats(0, 1), st.sampled_from([0.6, 0.9])),  # churn
         ),
         min_size=1,
         max_size=40,
     ),
     st.floats(5, 200),
+    st.booleans(),
 )
-def test_decide_many_gives_what_decide_gives(rows, population_gap: float) -> None:  # type: ignore[no-untyped-def]
+def test_decide_many_gives_what_decide_gives(rows, population_gap: float, calibrated: bool) -> None:  # type: ignore[no-untyped-def]
     now = datetime(2026, 6, 30, 12, 0, 0, 123456, tzinfo=UTC)
-    rules = stages.Rules()
+    rules = stages.Rules(churn_decides=calibrated)
     firsts = [None if f is None else now - timedelta(microseconds=f) for _, f, *_ in rows]
     lasts = [
         None if f is None else min(f + timedelta(microseconds=gap), now + timedelta(days=3))
@@ -288,8 +292,9 @@ def test_decide_many_gives_what_decide_gives(rows, population_gap: float) -> Non
         p_alive=np.array([np.nan if r[5] is None else r[5] for r in rows], dtype=np.float64),
         rules=rules,
         current=[r[0] for r in rows],
+        churn=np.array([np.nan if r[6] is None else r[6] for r in rows], dtype=np.float64),
     )
-    for i, (current, _, _, occasions, own_gap, p_alive) in enumerate(rows):
+    for i, (current, _, _, occasions, own_gap, p_alive, churn) in enumerate(rows):
         want = stages.decide(
             now=now,
             first=firsts[i],
@@ -300,9 +305,89 @@ def test_decide_many_gives_what_decide_gives(rows, population_gap: float) -> Non
             p_alive=p_alive,
             rules=rules,
             current=current,
+            churn=churn,
         )
         assert (got.stage[i], got.reason[i], got.next_change_at[i]) == (
             want.stage,
             want.reason,
             want.next_change_at,
         )
+
+
+def test_churn_probability_closed_form() -> None:
+    """P(no purchase in t) is 1 at t = 0 and falls with t towards 1 − P(alive); for a short t
+    what it loses is the purchase rate: the same as expected purchases per week."""
+    from bot.lifecycle import churn
+
+    c = cohort()
+    p = bgnbd.fit(c.x, c.tx, c.T, model="mbgnbd")
+    x, tx, T = c.x[:200], c.tx[:200], c.T[:200]
+    assert np.allclose(churn.raw(p, x, tx, T, 0.0), 1.0)
+    short = 1e-4
+    assert np.allclose(
+        (1 - churn.raw(p, x, tx, T, short)) / short,
+        bgnbd.expected_purchases(p, short, x, tx, T) / short,
+        rtol=1e-3,
+    )
+    h = [churn.raw(p, x, tx, T, w) for w in (4, 13, 52, 1e9)]
+    assert all(np.all(a >= b) for a, b in itertools.pairwise(h))
+    assert np.allclose(h[-1], 1 - bgnbd.p_alive(p, x, tx, T), atol=1e-3)
+
+
+def test_platt_fixes_an_over_confident_score_and_keeps_its_order() -> None:
+    from bot.lifecycle import churn
+
+    rng = np.random.default_rng(3)
+    truth = rng.uniform(0.2, 0.8, 20_000)
+    y = rng.uniform(size=truth.size) < truth
+    said = np.clip(truth + 0.15, 0, 0.999)  # says 15 points too much
+    fixed = churn.Platt.fit(said, y).apply(said)
+    assert abs(fixed.mean() - y.mean()) < 0.01 < abs(said.mean() - y.mean())
+    assert churn.auc(fixed, y) == pytest.approx(churn.auc(said, y))
+    table = churn.calibration_table(fixed, y)
+    assert len(table) == 10 and all(abs(r["predicted"] - r["observed"]) < 0.05 for r in table)
+
+
+def test_reason_shows_the_churn_probability_in_the_guides_words() -> None:
+    v = decide(
+        now=NOW,
+        first=NOW - timedelta(days=300),
+        last=NOW - timedelta(days=94),
+        occasions=5,
+        own_gap=31.0,
+        population_gap=40.0,
+        p_alive=0.3,
+        rules=Rules(churn_p=0.6, lost_p=0.9, horizon_days=90),
+        churn=0.781,
+    )
+    assert v.stage == "churn_risk"
+    assert (
+        describe(v.reason, "zh") == "流失概率 78%（90 天内）；上次购买 94 天前；平时每 31 天买一次"
+    )
+    assert describe(v.reason, "en") == (
+        "churn probability 78% (90 days); last order 94 days ago; usually buys every 31 days"
+    )
+    lost = decide(
+        now=NOW,
+        first=NOW - timedelta(days=300),
+        last=NOW - timedelta(days=10),
+        occasions=5,
+        own_gap=31.0,
+        population_gap=40.0,
+        p_alive=0.3,
+        rules=Rules(),
+        churn=0.95,
+    )
+    assert lost.stage == "lost"  # the score decides, even when the rhythm says active
+    calm = decide(
+        now=NOW,
+        first=NOW - timedelta(days=300),
+        last=NOW - timedelta(days=60),
+        occasions=5,
+        own_gap=31.0,
+        population_gap=40.0,
+        p_alive=0.9,
+        rules=Rules(),
+        churn=0.3,
+    )
+    assert calm.stage == "silent" and calm.next_change_at == NOW + stages.RECHECK

@@ -138,6 +138,14 @@ def test_guides_work_their_list_in_chat(api, shop: Database, cfg: Settings) -> N
         and "流失预警" in reply.items[0].title
         and "年价值" in reply.items[0].title
     )
+    with shop.session() as s:
+        first = s.scalar(select(Task).where(Task.day == DAY, Task.rank == 1, Task.status == "open"))
+        churn = s.scalar(
+            select(CustomerStats.churn_probability).where(
+                CustomerStats.customer_id == first.customer_id  # type: ignore[union-attr]
+            )
+        )
+    assert churn is not None and f"流失概率 {round(churn * 100)}%" in reply.items[0].title
     assert "您好" in reply.items[0].subtitle or "好久不见" in reply.items[0].subtitle
     assert [a.command for a in reply.items[0].actions] == ["完成 1", "延后 1 3"]
     assert say("wangfang", "完成 1 约了周六到店").text == "第 1 号任务完成 ✓"

@@ -15,9 +15,10 @@ from sqlalchemy import select
 from bot.chat.types import Action, Item, Reply
 from bot.commands.base import Command, CommandError, Context, money
 from bot.lifecycle.messages import KINDS
-from storage.models import Customer, Task
+from storage.models import Customer, CustomerStats, Task
 
 SHOWN = ("open", "done", "skipped", "snoozed")
+RETENTION = ("churn_risk", "silent", "lost", "second_purchase")
 MARK = {"open": "", "done": "✓ ", "skipped": "✗ ", "snoozed": "⏸ "}
 
 
@@ -53,8 +54,9 @@ def task_by_number(ctx: Context, number: int) -> Task:
 
 def handle(ctx: Context, args: Args) -> Reply:
     rows = ctx.session.execute(
-        select(Task, Customer.name)
+        select(Task, Customer.name, CustomerStats.churn_probability)
         .join(Customer, Customer.id == Task.customer_id)
+        .outerjoin(CustomerStats, CustomerStats.customer_id == Task.customer_id)
         .where(Task.guide_id == ctx.actor.staff_id, Task.day == today(ctx), Task.status.in_(SHOWN))
         .order_by(Task.rank)
     ).all()
@@ -63,13 +65,15 @@ def handle(ctx: Context, args: Args) -> Reply:
     zh = ctx.actor.locale == "zh"
     words = {"done": "完成" if zh else "done", "snooze": "延后" if zh else "snooze"}
     items = []
-    for task, name in rows:
+    for task, name, churn in rows:
         kind = KINDS.get(task.kind, (task.kind, task.kind))[0 if zh else 1]
         title = f"{MARK.get(task.status, '')}{name or '#' + str(task.customer_id)} · {kind}"
-        if task.value_at_risk_cents and task.kind in ("churn_risk", "silent"):
+        if task.value_at_risk_cents and task.kind in RETENTION:
             title += ctx.say(
                 " · 年价值 {v}", " · {v}/yr at risk", v=money(task.value_at_risk_cents)
             )
+        if churn is not None and task.kind in RETENTION:  # why: the expected loss ranks the list
+            title += ctx.say(" · 流失概率 {p}%", " · churn {p}%", p=round(churn * 100))
         actions = []
         if task.status == "open":
             actions = [
@@ -77,7 +81,7 @@ def handle(ctx: Context, args: Args) -> Reply:
                 Action(ctx.say("延后3天", "Snooze 3d"), f"{words['snooze']} {task.rank} 3"),
             ]
         items.append(Item(task.rank, title, task.suggested_message, actions))
-    done = sum(1 for t, _ in rows if t.status == "done")
+    done = sum(1 for t, _, _ in rows if t.status == "done")
     return Reply(
         title=ctx.say(
             "今日任务 {d}（已完成 {k}/{n}）",

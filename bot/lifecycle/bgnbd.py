@@ -76,8 +76,11 @@ class _Loglik:
         return out
 
 
-def fit(x: Array, tx: Array, T: Array, model: Model = "bgnbd") -> Params:
-    """Maximum-likelihood estimates. Parameters are optimised on the log scale (all > 0)."""
+def fit(
+    x: Array, tx: Array, T: Array, model: Model = "bgnbd", start: Params | None = None
+) -> Params:
+    """Maximum-likelihood estimates. Parameters are optimised on the log scale (all > 0);
+    ``start`` (a fit of similar data, e.g. the backtest's) only shortens the search."""
     x, tx, T = (np.asarray(v, dtype=np.float64) for v in (x, tx, T))
     if len(x) < 10:
         raise ValueError("too few customers to fit a purchase model (need at least 10)")
@@ -87,10 +90,13 @@ def fit(x: Array, tx: Array, T: Array, model: Model = "bgnbd") -> Params:
         r, alpha, a, b = np.exp(p)
         return float(-loglik(r, alpha, a, b).sum())
 
-    start = np.log([0.5, max(float(np.mean(T)), 1.0) / 4, 1.0, 1.0])
+    if start is not None:
+        begin = np.log([start.r, start.alpha, start.a, start.b])
+    else:
+        begin = np.log([0.5, max(float(np.mean(T)), 1.0) / 4, 1.0, 1.0])
     res = minimize(
         nll,
-        start,
+        begin,
         method="Nelder-Mead",
         options={"xatol": 1e-7, "fatol": 1e-7, "maxiter": 4000, "maxfev": 8000},
     )

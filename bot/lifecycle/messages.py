@@ -8,6 +8,8 @@ from dataclasses import dataclass
 KINDS = {
     "churn_risk": ("流失预警", "churn risk"),
     "silent": ("沉默唤醒", "silent"),
+    "lost": ("流失挽回", "win back"),
+    "second_purchase": ("二次购买", "second purchase"),
     "new_followup": ("新客回访", "new customer follow-up"),
     "birthday": ("生日关怀", "birthday"),
     "post_purchase": ("购后回访", "post-purchase check-in"),
@@ -34,6 +36,8 @@ def suggest(kind: str, f: Facts, locale: str) -> str:
             return f"{who}，生日快乐！我是{f.guide}，为您准备了一份生日礼，这周来店里领取吧～"
         if kind == "new_followup":
             return f"{who}您好，我是{f.guide}。{item or '上次买的东西'}用着还满意吗？有尺码或搭配的问题随时问我。"
+        if kind == "second_purchase":
+            return f"{who}您好，我是{f.guide}。{item or '上次买的东西'}用得怎么样？最近到了几款和它很搭的新品{likes}，有空来看看吗？"
         if kind == "post_purchase":
             return f"{who}您好，{item or '您买的商品'}穿了两周感觉怎么样？需要保养建议可以告诉我。"
         if kind == "churn_risk":
@@ -47,6 +51,8 @@ def suggest(kind: str, f: Facts, locale: str) -> str:
         return f"Happy birthday, {who}! It's {f.guide}. We have a small gift waiting for you in store this week."
     if kind == "new_followup":
         return f"Hi {who}, it's {f.guide}. How are you finding the {item or 'purchase'}? Ask me anything about fit or styling."
+    if kind == "second_purchase":
+        return f"Hi {who}, it's {f.guide}. How is the {item or 'purchase'} working out? A few new pieces{likes} just came in that go well with it."
     if kind == "post_purchase":
         return (
             f"Hi {who}, how is the {item or 'purchase'} after two weeks? Happy to share care tips."

@@ -1,7 +1,9 @@
-"""Scoring customers: P(alive), expected purchases, RFM and stage, in bulk.
+"""Scoring customers: P(alive), expected purchases, churn probability, RFM and stage, in bulk.
 
-The full run reads ``customer_stats`` (never the order table), refits the purchase model when
-the last fit is older than a week, ranks RFM over everyone and rescores every buyer. The daily
+The full run reads ``customer_stats``, refits the purchase model when the last fit is older
+than a week, ranks RFM over everyone and rescores every buyer. A refit also runs the
+backtest (``backtest.py``), which reads the orders of a sample of customers only: the
+calibration or logistic regression it picks scores churn until the next refit. The daily
 incremental run rescoring only customers that are dirty (a new order or refund) or whose
 ``next_change_at`` has come, with the stored fit and RFM cut points.
 """
@@ -9,6 +11,7 @@ incremental run rescoring only customers that are dirty (a new order or refund) 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +22,7 @@ from numpy.typing import NDArray
 from sqlalchemy import BigInteger, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from bot.lifecycle import bgnbd, rfm, stages, store_writer
+from bot.lifecycle import backtest, bgnbd, churn, rfm, stages, store_writer
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import CustomerStats, ModelFit
@@ -45,10 +48,12 @@ class RunReport:
     scored: int = 0
     refitted: bool = False
     params: dict[str, Any] | None = None
+    churn_method: str | None = None
+    backtest: dict[str, Any] | None = None
     changed: dict[str, int] | None = None
 
 
-def rules_from(settings: Settings) -> stages.Rules:
+def rules_from(settings: Settings, calibrated: bool = True) -> stages.Rules:
     return stages.Rules(
         new_days=settings.new_customer_days,
         silent_ratio=settings.silent_gap_ratio,
@@ -56,6 +61,10 @@ def rules_from(settings: Settings) -> stages.Rules:
         lost_ratio=settings.lost_gap_ratio,
         lost_p_alive=settings.lost_p_alive,
         min_gap_days=settings.min_gap_days,
+        churn_p=settings.churn_risk_probability,
+        lost_p=settings.lost_probability,
+        horizon_days=settings.churn_horizon_days,
+        churn_decides=calibrated,
     )
 
 
@@ -113,6 +122,10 @@ def _features(
     return x, tx, T, recency
 
 
+def _params(fit_row: ModelFit) -> bgnbd.Params:
+    return bgnbd.Params(**{k: fit_row.params[k] for k in ("r", "alpha", "a", "b")}, model="mbgnbd")
+
+
 def latest_fit(session: Session) -> ModelFit | None:
     return session.scalars(
         select(ModelFit).where(ModelFit.model == "mbgnbd").order_by(ModelFit.id.desc()).limit(1)
@@ -143,12 +156,22 @@ def full(
             if n > FIT_SAMPLE
             else np.arange(n)
         )
-        params = bgnbd.fit(x[pick], tx[pick], T[pick], model="mbgnbd")
+        # Last week's fit is a good start: the weekly refit only moves it a little.
+        start = _params(fit_row) if fit_row is not None else None
+        params = bgnbd.fit(x[pick], tx[pick], T[pick], model="mbgnbd", start=start)
         report.refitted = True
+        began = time.perf_counter()
+        with db.session() as session:
+            scorer, report.backtest = backtest.run(
+                session, data, now, settings.churn_horizon_days, _features, start=params
+            )
+            second = backtest.second_purchase_days(session, data)
+        report.backtest["seconds"] = round(time.perf_counter() - began, 2)
     else:
-        params = bgnbd.Params(
-            **{k: fit_row.params[k] for k in ("r", "alpha", "a", "b")}, model="mbgnbd"
-        )
+        params = _params(fit_row)
+        scorer = churn.Scorer.from_dict(fit_row.params.get("churn"), settings.churn_horizon_days)
+        second = fit_row.params.get("second_purchase_days")
+    report.churn_method = scorer.method
     if progress:
         progress(0, n)
     net = (data["spend_cents"] - data["refund_cents"]) / 100
@@ -171,6 +194,9 @@ def full(
                         **params.as_dict(),
                         "population_gap": population_gap,
                         "rfm": cuts.as_dict(),
+                        "churn": scorer.as_dict(),
+                        "backtest": report.backtest,
+                        "second_purchase_days": second,
                     },
                     log_likelihood=params.log_likelihood,
                     customers=len(x) if n <= FIT_SAMPLE else FIT_SAMPLE,
@@ -185,7 +211,15 @@ def full(
         uow.commit()
     report.params = {**params.as_dict(), "population_gap": population_gap}
     report.changed = _score_and_write(
-        db, settings, now, data, params, population_gap, (x, tx, T, recency), (r, f, m), progress
+        db,
+        settings,
+        now,
+        data,
+        (params, scorer),
+        population_gap,
+        (x, tx, T, recency),
+        (r, f, m),
+        progress,
     )
     report.scored = n
     return report
@@ -213,6 +247,8 @@ def incremental(
     params = bgnbd.Params(
         **{k: fit_row.params[k] for k in ("r", "alpha", "a", "b")}, model="mbgnbd"
     )
+    scorer = churn.Scorer.from_dict(fit_row.params.get("churn"), settings.churn_horizon_days)
+    report.churn_method = scorer.method
     x, tx, T, recency = _features(data, now)
     cuts = rfm.Cuts(**fit_row.params["rfm"])
     net = (data["spend_cents"] - data["refund_cents"]) / 100
@@ -222,7 +258,7 @@ def incremental(
         settings,
         now,
         data,
-        params,
+        (params, scorer),
         float(fit_row.params["population_gap"]),
         (x, tx, T, recency),
         (r, f, m),
@@ -237,15 +273,18 @@ def _score_and_write(
     settings: Settings,
     now: datetime,
     data: dict[str, Any],
-    params: bgnbd.Params,
+    model: tuple[bgnbd.Params, churn.Scorer],
     population_gap: float,
     feats: tuple[np.ndarray, ...],
     scores: tuple[np.ndarray, ...],
     progress: Callable[[int, int], None] | None,
 ) -> dict[str, int]:
-    x, tx, T, _ = feats
+    x, tx, T, recency = feats
+    params, scorer = model
     r, f, m = scores
     alive = bgnbd.p_alive(params, x, tx, T)
+    net = data["spend_cents"] - data["refund_cents"]
+    churn_p = scorer.score(params, x, tx, T, recency, net)
     expected = bgnbd.expected_purchases(params, HORIZON_WEEKS, x, tx, T)
     verdicts = stages.decide_many(
         now=now,
@@ -255,8 +294,9 @@ def _score_and_write(
         own_gap=data["typical_gap_days"],
         population_gap=population_gap,
         p_alive=alive,
-        rules=rules_from(settings),
+        rules=rules_from(settings, calibrated=scorer.method != "mbgnbd-raw"),
         current=data["stage"],
+        churn=churn_p,
     )
     changed: dict[str, int] = {}
     for before, after in zip(data["stage"], verdicts.stage, strict=True):
@@ -272,6 +312,7 @@ def _score_and_write(
             rfm.segments(r, f, m),
             [round(v, 4) for v in alive.tolist()],
             [round(v, 4) for v in expected.tolist()],
+            [round(v, 4) for v in churn_p.tolist()],
             verdicts.stage,
             verdicts.reason,
             verdicts.next_change_at,

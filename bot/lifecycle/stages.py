@@ -1,19 +1,27 @@
-"""Stage rules: recency against the customer's own rhythm, with P(alive) as the last word.
+"""Stage rules: the churn probability decides churn_risk and lost; the customer's own rhythm
+tells active from silent.
 
 g is the customer's typical gap between purchase occasions (at least ``min_gap_days``); a
 one-time buyer has no gap of their own, so g is the population's median gap. With d days
-since the last order:
+since the last order and c = P(no purchase in the next h days) (``churn.py``):
 
     no order                                  prospect
     one occasion, first order < new days ago  new
+    c >= lost_p                               lost
+    c >= churn_p                              churn_risk
     d <= silent_ratio * g                     active
-    d <= churn_ratio * g                      silent
-    d <= lost_ratio * g, or P(alive) >= p_min churn_risk
-    otherwise                                 lost
+    otherwise                                 silent
+
+Both churn stages come from the same score the task list ranks by, so a ``lost`` customer is
+one the score thinks likelier to stay away than a ``churn_risk`` one. The rhythm ("usually
+buys every 29 days") stays in the reason. Without a churn probability (no model yet) the
+older rhythm rules apply (also while the probability is uncalibrated, ``churn_decides``): d <= churn_ratio * g silent, d <= lost_ratio * g or P(alive) >=
+p_min churn_risk, otherwise lost.
 
 ``deleted`` (the customer removed their guide in WeCom) is set by the contact sync and kept.
 Each stage comes with the date it can next change on its own, so the daily run reads only
-the customers whose date has come (an indexed column), plus those new orders dirtied.
+the customers whose date has come (an indexed column), plus those new orders dirtied; a
+churn probability grows with every quiet day, so that date is never more than a week off.
 """
 
 from __future__ import annotations
@@ -46,6 +54,12 @@ class Rules:
     lost_ratio: float = 4.0
     lost_p_alive: float = 0.2
     min_gap_days: float = 14.0
+    churn_p: float = 0.6
+    lost_p: float = 0.9
+    horizon_days: int = 90
+    # False while the churn probability is the model's uncalibrated own (too little history
+    # for a backtest): it is shown, but the rhythm rules decide the stage.
+    churn_decides: bool = True
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,7 @@ def decide(
     p_alive: float | None,
     rules: Rules,
     current: str | None = None,
+    churn: float | None = None,
 ) -> Verdict:
     if current == "deleted":
         return Verdict("deleted", json.dumps({"k": "deleted"}), None)
@@ -80,10 +95,21 @@ def decide(
         "own": own,
         "p": None if p_alive is None else round(p_alive, 2),
     }
+    if churn is not None:
+        facts |= {"c": round(churn, 2), "h": rules.horizon_days}
     if occasions == 1 and now - first < timedelta(days=rules.new_days):
         return Verdict(
             "new", json.dumps({"k": "new", **facts}), first + timedelta(days=rules.new_days)
         )
+    if churn is not None and rules.churn_decides:
+        if churn >= rules.lost_p:
+            return Verdict("lost", json.dumps({"k": "lost", **facts}), None)
+        if churn >= rules.churn_p:
+            return Verdict("churn_risk", json.dumps({"k": "churn_risk", **facts}), now + RECHECK)
+        if days <= rules.silent_ratio * gap:
+            edge = last + timedelta(days=rules.silent_ratio * gap)
+            return Verdict("active", json.dumps({"k": "active", **facts}), min(edge, now + RECHECK))
+        return Verdict("silent", json.dumps({"k": "silent", **facts}), now + RECHECK)
     bounds = [
         ("active", rules.silent_ratio),
         ("silent", rules.churn_ratio),
@@ -130,16 +156,18 @@ def decide_many(
     p_alive: NDArray[np.float64],
     rules: Rules,
     current: list[str | None],
+    churn: NDArray[np.float64] | None = None,
 ) -> Verdicts:
     """``decide`` for many customers at once, with the same results.
 
-    Times are microseconds since the epoch (``to_us``; INT64 min for none), gaps and P(alive)
-    use NaN for none. The rules run as array operations; only the reason text and the
-    next-change datetimes are built per customer, with the same arithmetic ``decide`` uses.
+    Times are microseconds since the epoch (``to_us``; INT64 min for none), gaps, P(alive)
+    and churn use NaN for none. The rules run as array operations; only the reason text and
+    the next-change datetimes are built per customer, with the same arithmetic ``decide`` uses.
     """
     none = np.iinfo(np.int64).min
     now_us = (now - EPOCH) // timedelta(microseconds=1)
     n = len(occasions)
+    c_all = np.full(n, np.nan) if churn is None else churn
     deleted = np.array([c == "deleted" for c in current], dtype=bool)
     prospect = ~deleted & ((last == none) | (first == none) | (occasions == 0))
     scored = ~deleted & ~prospect
@@ -152,6 +180,14 @@ def decide_many(
     code = np.full(n, -1, dtype=np.int64)  # index into ORDER below
     code[deleted], code[prospect], code[new] = 0, 1, 2
     left = scored & ~new
+    has_c = ~np.isnan(c_all) & rules.churn_decides
+    by_c = left & has_c
+    lost_c = by_c & (c_all >= rules.lost_p)
+    risk_c = by_c & ~lost_c & (c_all >= rules.churn_p)
+    calm = by_c & ~lost_c & ~risk_c
+    active_c = calm & (days <= rules.silent_ratio * gap)
+    code[lost_c], code[risk_c], code[active_c], code[calm & ~active_c] = 11, 10, 8, 9
+    left &= ~has_c
     for i, ratio in enumerate((rules.silent_ratio, rules.churn_ratio, rules.lost_ratio)):
         hit = left & (days <= ratio * gap)
         code[hit] = 3 + i
@@ -159,13 +195,17 @@ def decide_many(
     alive_enough = left & ~np.isnan(p_alive) & (p_alive >= rules.lost_p_alive)
     code[alive_enough] = 6
     code[left & ~alive_enough] = 7
-    order = ("deleted", "prospect", "new", "active", "silent", "churn_risk", "churn_risk", "lost")
+    order = (
+        *("deleted", "prospect", "new", "active", "silent", "churn_risk", "churn_risk", "lost"),
+        *("active", "silent", "churn_risk", "lost"),
+    )
     ratios = (0.0, 0.0, 0.0, rules.silent_ratio, rules.churn_ratio, rules.lost_ratio)
     stage: list[str] = []
     reason: list[str] = []
     nxt: list[datetime | None] = []
     new_span = timedelta(days=rules.new_days)
-    for c, d, g, o, p, f, la in zip(
+    recheck = now + RECHECK
+    for c, d, g, o, p, f, la, ch in zip(
         code.tolist(),
         days.tolist(),
         gap.tolist(),
@@ -173,6 +213,7 @@ def decide_many(
         p_alive.tolist(),
         first.tolist(),
         last.tolist(),
+        c_all.tolist(),
         strict=True,
     ):
         k = order[c]
@@ -182,16 +223,20 @@ def decide_many(
             nxt.append(None)
             continue
         pf = "null" if p != p else repr(round(p, 2))  # NaN is None
+        cf = "" if ch != ch else f', "c": {round(ch, 2)!r}, "h": {rules.horizon_days}'
         reason.append(
             f'{{"k": "{k}", "d": {round(d)}, "g": {round(g)}, '
-            f'"own": {"true" if o else "false"}, "p": {pf}}}'
+            f'"own": {"true" if o else "false"}, "p": {pf}{cf}}}'
         )
         if c == 2:
             nxt.append(EPOCH + timedelta(microseconds=f) + new_span)
         elif c < 6:
             nxt.append(EPOCH + timedelta(microseconds=la) + timedelta(days=ratios[c] * g))
-        elif c == 6:
-            nxt.append(now + RECHECK)
+        elif c == 8:
+            edge = EPOCH + timedelta(microseconds=la) + timedelta(days=rules.silent_ratio * g)
+            nxt.append(min(edge, recheck))
+        elif c in (6, 9, 10):
+            nxt.append(recheck)
         else:
             nxt.append(None)
     return Verdicts(stage, reason, nxt)
@@ -212,7 +257,13 @@ def describe(reason: str | None, locale: str) -> str:
         return "还没有购买" if zh else "no purchase yet"
     if k == "deleted":
         return "客户已删除导购" if zh else "the customer removed the guide in WeCom"
-    parts = [f"上次购买 {f['d']} 天前" if zh else f"last order {f['d']} days ago"]
+    parts = []
+    if f.get("c") is not None:
+        pct, h = round(f["c"] * 100), f.get("h", 90)
+        parts.append(
+            f"流失概率 {pct}%（{h} 天内）" if zh else f"churn probability {pct}% ({h} days)"
+        )
+    parts.append(f"上次购买 {f['d']} 天前" if zh else f"last order {f['d']} days ago")
     if k == "new":
         parts.append("首次购买" if zh else "first purchase")
     elif f.get("own"):
@@ -223,6 +274,6 @@ def describe(reason: str | None, locale: str) -> str:
             if zh
             else f"bought once; customers like them return in about {f['g']} days"
         )
-    if f.get("p") is not None:
+    if f.get("p") is not None and f.get("c") is None:
         parts.append(f"在购概率 {f['p']:.2f}" if zh else f"P(alive) {f['p']:.2f}")
     return "；".join(parts) if zh else "; ".join(parts)

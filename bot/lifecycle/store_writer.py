@@ -19,6 +19,7 @@ FIELDS = (
     "rfm_segment",
     "p_alive",
     "expected_purchases",
+    "churn_probability",
     "stage",
     "stage_reason",
     "next_change_at",
@@ -39,7 +40,7 @@ def _write_pg(db: Database, rows: list[tuple[Any, ...]], now: datetime) -> None:
     with db.engine.begin() as conn:
         conn.exec_driver_sql(
             "CREATE TEMP TABLE score_in (customer_id bigint, rfm_r int, rfm_f int, rfm_m int, rfm_segment text,"
-            " p_alive float8, expected_purchases float8, stage text, stage_reason text,"
+            " p_alive float8, expected_purchases float8, churn_probability float8, stage text, stage_reason text,"
             " next_change_at timestamptz) ON COMMIT DROP"
         )
         raw = conn.connection.driver_connection
@@ -54,6 +55,7 @@ def _write_pg(db: Database, rows: list[tuple[Any, ...]], now: datetime) -> None:
             text(
                 "UPDATE customer_stats s SET rfm_r = i.rfm_r, rfm_f = i.rfm_f, rfm_m = i.rfm_m,"
                 " rfm_segment = i.rfm_segment, p_alive = i.p_alive, expected_purchases = i.expected_purchases,"
+                " churn_probability = i.churn_probability,"
                 " stage = i.stage, stage_reason = i.stage_reason, next_change_at = i.next_change_at,"
                 " dirty = false, updated_at = :now FROM score_in i WHERE s.customer_id = i.customer_id"
             ),

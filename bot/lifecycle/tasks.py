@@ -1,7 +1,11 @@
 """The daily task list: one per guide per day.
 
-Order: churn-risk first, ranked by value at risk, then silent, then moments that matter
-(new-customer follow-up, birthday, post-purchase check-in); capped per guide. A customer
+Order: the retention list first, ranked by expected loss = churn probability × value at risk:
+silent and churn-risk repeat buyers, high-value (RFM M4–5) customers in any of the silent,
+churn-risk and lost stages, and one-time buyers on the day of the shop's median
+first-to-second purchase interval (the second-purchase track, which replaces calling every
+one-time buyer a churn risk). Then moments that matter (new-customer follow-up, birthday,
+post-purchase check-in); capped per guide. A customer
 contacted (a note, a done or skipped task) within the cooldown is not tasked again. Undone
 tasks carry over for ``task_carry_days`` from the day they were first issued, then expire. A
 random but reproducible hold-out slice of eligible customers is never tasked: they get a row
@@ -22,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, and_, any_, func, literal, select
+from sqlalchemy import BigInteger, ColumnElement, and_, any_, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -34,6 +38,7 @@ from storage.models import (
     CustomerStats,
     CustomerTag,
     Interaction,
+    ModelFit,
     Order,
     OrderItem,
     Staff,
@@ -43,7 +48,17 @@ from storage.models import (
 )
 from storage.upsert import insert_ignore
 
-PRIORITY = {"churn_risk": 0, "silent": 1, "new_followup": 2, "birthday": 3, "post_purchase": 4}
+PRIORITY = {
+    "churn_risk": 0,
+    "silent": 0,
+    "lost": 0,
+    "second_purchase": 0,
+    "new_followup": 1,
+    "birthday": 2,
+    "post_purchase": 3,
+}
+RETENTION = ("churn_risk", "silent", "lost", "second_purchase")  # hold-out rows are kept for these
+HIGH_VALUE_M = 4  # RFM monetary quintile from which a lost customer is still worth a task
 SHOWN = ("open", "done", "skipped", "snoozed")
 
 
@@ -54,6 +69,11 @@ class Candidate:
     kind: str
     value_cents: int
     origin_day: date | None = None
+    churn: float = 0.0
+
+    @property
+    def expected_loss(self) -> float:
+        return self.churn * self.value_cents
 
 
 @dataclass
@@ -90,11 +110,23 @@ def generate(db: Database, settings: Settings, day: date) -> GenerateReport:
     report = GenerateReport(day)
     with db.uow() as uow:
         s = uow.session
-        carried = _carry_over(s, settings, day, report)
+        carried = _with_churn(s, _carry_over(s, settings, day, report))
         candidates = carried + _candidates(s, settings, day)
         _write(s, settings, day, candidates, report)
         uow.commit()
     return report
+
+
+def _with_churn(s: Session, candidates: list[Candidate]) -> list[Candidate]:
+    """Carried and resumed tasks rank by today's churn probability, like fresh ones."""
+    ids = sorted({c.customer_id for c in candidates})
+    churn: dict[int, float] = {}
+    for flt in _id_filters(s, CustomerStats.customer_id, ids):
+        q = select(CustomerStats.customer_id, CustomerStats.churn_probability).where(flt)
+        churn.update((cid, p or 0.0) for cid, p in s.execute(q))
+    for c in candidates:
+        c.churn = churn.get(c.customer_id, 0.0)
+    return candidates
 
 
 def _carry_over(
@@ -141,13 +173,24 @@ def _candidates(s: Session, settings: Settings, day: date) -> list[Candidate]:
             CustomerStats.first_order_at,
             CustomerStats.last_order_at,
             CustomerStats.purchase_days,
+            CustomerStats.churn_probability,
         )
         .outerjoin(CustomerStats, CustomerStats.customer_id == Customer.id)
         .where(Customer.merged_into.is_(None), Customer.guide_id.in_(guides))
     )
     # Core rows (the connection's execute): the ORM's per-row work cost more than the query.
     run = s.connection().execute
-    rows = list(run(base.where(CustomerStats.stage.in_(("churn_risk", "silent")))))
+    rows = list(
+        run(
+            base.where(
+                CustomerStats.stage.in_(("churn_risk", "silent", "lost")),
+                or_(
+                    and_(CustomerStats.stage != "lost", CustomerStats.purchase_days >= 2),
+                    CustomerStats.rfm_m >= HIGH_VALUE_M,
+                ),
+            )
+        )
+    )
 
     def window(days: int) -> tuple[datetime, datetime]:
         lo = start - timedelta(days=days)
@@ -163,6 +206,20 @@ def _candidates(s: Session, settings: Settings, day: date) -> list[Candidate]:
             )
         )
     )
+    second_rows: list[Any] = []
+    interval = _second_purchase_days(s)
+    if interval is not None:
+        lo, hi = window(interval)
+        second_rows = list(
+            run(
+                base.where(
+                    CustomerStats.purchase_days == 1,
+                    CustomerStats.first_order_at >= lo,
+                    CustomerStats.first_order_at < hi,
+                    CustomerStats.stage != "deleted",
+                )
+            )
+        )
     lo, hi = window(settings.post_purchase_days)
     post_rows = list(
         run(
@@ -184,13 +241,31 @@ def _candidates(s: Session, settings: Settings, day: date) -> list[Candidate]:
     out: list[Candidate] = []
     for kind_rows, kind in (
         (rows, None),
+        (second_rows, "second_purchase"),
         (new_rows, "new_followup"),
         (birthday_rows, "birthday"),
         (post_rows, "post_purchase"),
     ):
         for r in kind_rows:
-            out.append(Candidate(r.id, r.guide_id, kind or r.stage, _value_at_risk(r, start)))
+            value = _value_at_risk(r, start)
+            out.append(
+                Candidate(
+                    r.id, r.guide_id, kind or r.stage, value, None, r.churn_probability or 0.0
+                )
+            )
     return out
+
+
+def _second_purchase_days(s: Session) -> int | None:
+    """The shop's median first-to-second interval, as the latest refit measured it."""
+    params = s.scalar(
+        select(ModelFit.params)
+        .where(ModelFit.model == "mbgnbd")
+        .order_by(ModelFit.id.desc())
+        .limit(1)
+    )
+    days = (params or {}).get("second_purchase_days")
+    return max(round(days), 1) if days else None
 
 
 def _value_at_risk(r: object, now: datetime) -> int:
@@ -247,7 +322,7 @@ def _write(
     holdout_rows: list[dict[str, object]] = []
     ordered = sorted(
         candidates,
-        key=lambda c: (c.origin_day is None, PRIORITY[c.kind], -c.value_cents, c.customer_id),
+        key=lambda c: (c.origin_day is None, PRIORITY[c.kind], -c.expected_loss, c.customer_id),
     )
     for c in ordered:
         if c.customer_id in seen or c.customer_id in taken_today:
@@ -256,7 +331,7 @@ def _write(
         if c.origin_day is None and c.customer_id in cooled:
             continue
         if in_holdout(c.customer_id, settings):
-            if c.kind in ("churn_risk", "silent"):
+            if c.kind in RETENTION:
                 holdout_rows.append(
                     {
                         "guide_id": c.guide_id,
@@ -276,7 +351,7 @@ def _write(
 
     chosen: list[tuple[Candidate, int]] = []
     for guide_id, items in per_guide.items():
-        items.sort(key=lambda c: (PRIORITY[c.kind], -c.value_cents, c.customer_id))
+        items.sort(key=lambda c: (PRIORITY[c.kind], -c.expected_loss, c.customer_id))
         room = settings.tasks_per_guide - counts[guide_id]
         for c in items[: max(room, 0)]:
             ranks[guide_id] += 1

@@ -168,6 +168,8 @@ class CustomerStats(Base):
     rfm_segment: Mapped[str | None] = mapped_column(String(32))
     p_alive: Mapped[float | None] = mapped_column(Float)
     expected_purchases: Mapped[float | None] = mapped_column(Float)
+    # P(no purchase in the next SCRM_CHURN_HORIZON_DAYS), calibrated (bot/lifecycle/churn.py)
+    churn_probability: Mapped[float | None] = mapped_column(Float)
     stage: Mapped[str] = mapped_column(String(16), default="prospect")
     stage_reason: Mapped[str | None] = mapped_column(String(300))
     next_change_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

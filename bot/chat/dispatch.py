@@ -17,12 +17,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot.chat import actors, state
+from bot.chat import actors, picks, state
 from bot.chat.text import split
 from bot.chat.types import Actor, IncomingMessage, Reply
+from bot.chat.words import unstick
 from bot.commands import REGISTRY
 from bot.commands.base import Ambiguous, Command, CommandError, Context, NotFound, Usage
-from bot.commands.find import hit_item
 from bot.settings import Settings
 from storage.base import utcnow
 from storage.db import Database
@@ -102,11 +102,19 @@ class Dispatcher:
         if not tokens:
             return self._help(ctx)
         channel, user = message.channel.value, message.user_id
-        if len(tokens) == 1 and tokens[0].isdigit() and len(tokens[0]) <= 3:
+        if picks.is_guard(tokens[0]):  # a pick button: its list, then the command it runs
+            done = picks.claim(ctx, tokens[0], tokens[1:])
+            if done is not None:
+                return done
+            tokens = tokens[1:]
+        elif len(tokens) == 1 and tokens[0].isdigit() and len(tokens[0]) <= 3:
             picked = self._pick(ctx, channel, user, int(tokens[0]))
             if isinstance(picked, Reply):
                 return picked
             tokens = picked
+        if not tokens:
+            return self._help(ctx)
+        tokens = unstick(tokens, self._by_name, self._accepts)
         cmd = self.lookup(tokens[0])
         if cmd is None:
             return self._unknown(ctx, tokens[0])
@@ -145,7 +153,18 @@ class Dispatcher:
             return Reply(text=exc.text(ctx.actor.locale), kind="error")
         if cmd.takes_customer:
             state.clear(ctx.session, channel, user)
+        reply.shareable = cmd.shareable and reply.kind == "ok"
         return reply
+
+    def _accepts(self, word: str, args: list[str]) -> bool:
+        cmd = self.lookup(word)
+        if cmd is None:
+            return False
+        try:
+            cmd.parse(args)
+        except Usage:
+            return False
+        return True
 
     def _pick(self, ctx: Context, channel: str, user: str, number: int) -> list[str] | Reply:
         pending = state.load(ctx.session, channel, user, ctx.now)
@@ -166,7 +185,13 @@ class Dispatcher:
                 ),
                 kind="usage",
             )
-        return [pending["command"], f"#{candidates[number - 1]}", *pending["rest"]]
+        command = picks.command(pending, candidates[number - 1])
+        guard = pending.get("list")
+        if guard and pending["command"] != "profile":
+            done = picks.claim(ctx, picks.guard(guard), command)
+            if done is not None:
+                return done
+        return command
 
     def _candidates(
         self, ctx: Context, channel: str, user: str, cmd: Command, tokens: list[str], exc: Ambiguous
@@ -175,13 +200,14 @@ class Dispatcher:
             command, rest = cmd.name, tokens[2:]
         else:  # find: a pick opens the profile
             command, rest = "profile", []
+        pending = {
+            "list": picks.new_id(),
+            "command": command,
+            "rest": rest,
+            "candidates": [h.id for h in exc.hits],
+        }
         state.save(
-            ctx.session,
-            channel,
-            user,
-            {"command": command, "rest": rest, "candidates": [h.id for h in exc.hits]},
-            ctx.now,
-            self.settings.chat_state_ttl_seconds,
+            ctx.session, channel, user, pending, ctx.now, self.settings.chat_state_ttl_seconds
         )
         return Reply(
             title=ctx.say(
@@ -190,10 +216,7 @@ class Dispatcher:
                 q=exc.query,
                 n=len(exc.hits),
             ),
-            items=[
-                hit_item(ctx, i, h, pick=cmd.takes_customer)
-                for i, h in enumerate(exc.hits, start=1)
-            ],
+            items=[picks.item(ctx, pending, i, h) for i, h in enumerate(exc.hits, start=1)],
         )
 
     def _unknown(self, ctx: Context, word: str) -> Reply:

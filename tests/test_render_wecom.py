@@ -172,7 +172,10 @@ def test_a_reply_is_one_card_whose_buttons_favour_each_items_main_action() -> No
     paged = tasks(5)
     paged.actions = [Action("下一页", "任务 2")]
     (card,) = cards_of(render(paged))
-    assert [b["text"] for b in card["button_list"]] == [*(f"{i} 完成" for i in range(1, 6)), "下一页"]
+    assert [b["text"] for b in card["button_list"]] == [
+        *(f"{i} 完成" for i in range(1, 6)),
+        "下一页",
+    ]
     assert decode_button_key(card["button_list"][-1]["key"]) == "任务 2"
     assert len(cards_of(render(tasks(40)))) == 1
     assert cards_of(render(Reply(items=[Item(1, "no buttons")]))) == []

@@ -102,7 +102,9 @@ class Dispatcher:
         if not tokens:
             return self._help(ctx)
         channel, user = message.channel.value, message.user_id
+        via_list = None
         if picks.is_guard(tokens[0]):  # a pick button: its list, then the command it runs
+            via_list = tokens[0]
             done = picks.claim(ctx, tokens[0], tokens[1:])
             if done is not None:
                 return done
@@ -151,10 +153,17 @@ class Dispatcher:
         except CommandError as exc:
             ctx.session.rollback()
             return Reply(text=exc.text(ctx.actor.locale), kind="error")
-        if cmd.takes_customer:
+        if cmd.takes_customer and not self._newer_list(ctx, channel, user, via_list):
             state.clear(ctx.session, channel, user)
         reply.shareable = cmd.shareable and reply.kind == "ok"
         return reply
+
+    def _newer_list(self, ctx: Context, channel: str, user: str, via_list: str | None) -> bool:
+        """Whether a button of an older list was used while a newer list waits (it stays)."""
+        if via_list is None:
+            return False
+        pending = state.load(ctx.session, channel, user, ctx.now)
+        return pending is not None and picks.guard(str(pending.get("list"))) != via_list
 
     def _accepts(self, word: str, args: list[str]) -> bool:
         cmd = self.lookup(word)

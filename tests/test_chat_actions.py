@@ -174,8 +174,8 @@ def test_profile_pick_buttons_are_plain_profile_commands(say, db) -> None:  # ty
     listing = say("G01", "查 zs")
     commands = [i.actions[0].command for i in listing.items]
     assert commands == [
-        f"profile #{customer_id(db, '张三')}",
-        f"profile #{customer_id(db, '张珊')}",
+        f"查 #{customer_id(db, '张三')}",
+        f"查 #{customer_id(db, '张珊')}",
     ]
     assert "张珊" in say("G01", commands[1]).title and "张三" in say("G01", commands[0]).title
 

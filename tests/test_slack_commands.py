@@ -128,7 +128,7 @@ def test_candidate_buttons_run_as_the_user(slack: SlackHarness) -> None:
     assert "阶段" in text_of(answer) or "导购" in text_of(answer)
     # The button names the customer, not a position; someone else clicking it runs it as
     # themselves, within their own scope.
-    assert first["value"].startswith("profile #")
+    assert first["value"].startswith("查 #")
     response, name = slack.click("UAMY0001", first["action_id"], first["value"])
     [other] = slack.responses(name)
     assert "among yours" in text_of(other)

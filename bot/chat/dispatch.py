@@ -225,7 +225,10 @@ class Dispatcher:
                 q=exc.query,
                 n=len(exc.hits),
             ),
-            items=[picks.item(ctx, pending, i, h) for i, h in enumerate(exc.hits, start=1)],
+            items=[
+                picks.item(ctx, pending, i, h, pick=cmd.takes_customer)
+                for i, h in enumerate(exc.hits, start=1)
+            ],
         )
 
     def _unknown(self, ctx: Context, word: str) -> Reply:

@@ -51,8 +51,16 @@ def _quote(token: str) -> str:
     return "「" + token.replace("」", "") + "」"
 
 
-def item(ctx: Context, pending: dict[str, Any], number: int, hit: finder.Hit) -> Item:
-    text = " ".join(_quote(t) for t in command(pending, hit.id))
+def item(
+    ctx: Context, pending: dict[str, Any], number: int, hit: finder.Hit, pick: bool = True
+) -> Item:
+    """A candidate; its button picks it (``pick``) or, for a search, opens its profile."""
+    if not pick:
+        return hit_item(ctx, number, hit)
+    words = command(pending, hit.id)
+    if ctx.actor.locale == "zh":  # the command as the guide would type it
+        words[0] = next((c.zh for c in ctx.commands if c.name == words[0]), words[0])
+    text = " ".join(_quote(t) for t in words)
     if pending["command"] != "profile":
         text = f"{guard(pending['list'])} {text}"
     return hit_item(ctx, number, hit, Action(str(number), text))

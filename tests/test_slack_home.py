@@ -87,7 +87,11 @@ def test_guide_home_lists_tasks_and_a_done_button_redraws_it(
     out = json.dumps(view, ensure_ascii=False)
     assert "张三" in out and "张姐，新款到了" in out
     with db.session() as s:
-        task_id = s.scalar(select(Task.id))
+        task_id = s.scalar(
+            select(Task.id).where(
+                Task.day == date(2026, 11, 8), Task.suggested_message == "张姐，新款到了"
+            )
+        )
     # The button names the task itself, never its position in the list.
     done = next(
         e

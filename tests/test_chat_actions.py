@@ -90,7 +90,8 @@ def test_the_profile_done_button_completes_that_customers_task(say, db, settings
     assert again.text == f"张珊 的任务已于 {today} 完成，没有再改动。"
     assert status_of(db, zhang_san) == "open"
     with db.session() as s:
-        assert s.scalar(select(func.count()).where(Interaction.kind == "task")) == 1
+        bodies = list(s.scalars(select(Interaction.body).where(Interaction.kind == "task")))
+    assert bodies == ["完成任务：流失预警"]  # once, and readable (not "churn_risk")
 
 
 def test_typed_numbers_keep_meaning_todays_rank(say, db, settings, clock) -> None:  # type: ignore[no-untyped-def]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from bot.chat.types import Reply
 from bot.commands.base import Command, Context
 from bot.commands.taskref import TaskRef, parse_ref, resolve, what_happened
+from bot.lifecycle.messages import KINDS
 from storage.models import Interaction
 
 
@@ -40,11 +41,17 @@ def handle(ctx: Context, args: Args) -> Reply:
             staff_id=ctx.actor.staff_id,
             kind="task",
             channel=ctx.actor.channel.value,
-            body=args.outcome or task.kind,
+            # The follow-up reads as the guide would write it, not a raw key like churn_risk.
+            body=args.outcome
+            or ctx.say("完成任务：{k}", "task done: {k}", k=_kind(ctx, task.kind)),
             occurred_at=ctx.now,
         )
     )
     return Reply(text=ctx.say("{c} · 任务完成 ✓", "{c} · task done ✓", c=name))
+
+
+def _kind(ctx: Context, kind: str) -> str:
+    return KINDS.get(kind, (kind, kind))[0 if ctx.actor.locale == "zh" else 1]
 
 
 COMMAND = Command("done", "完成", __doc__ or "", parse, handle)

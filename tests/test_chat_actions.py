@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from bot.chat.types import Reply
 from bot.chat.words import unstick

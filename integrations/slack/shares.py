@@ -10,9 +10,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy import delete
+
 from bot.chat import serialize, state
 from bot.chat.types import Reply
 from storage.db import Database
+from storage.models import ConversationState
 
 CHANNEL = "slack-share"
 TTL = 24 * 3600  # seconds
@@ -24,6 +27,12 @@ def keep(db: Database, user_id: str, reply: Reply, now: datetime) -> str | None:
         return None
     share_id = uuid.uuid4().hex
     with db.uow() as uow:
+        # Expired answers are dropped here: nothing else reads this channel's rows.
+        uow.session.execute(
+            delete(ConversationState).where(
+                ConversationState.channel == CHANNEL, ConversationState.expires_at <= now
+            )
+        )
         payload = {"user": user_id, "reply": serialize.to_dict(reply)}
         state.save(uow.session, CHANNEL, share_id, payload, now, TTL)
         uow.commit()

@@ -274,3 +274,11 @@ def test_rfm_segment_and_task_kind_are_translated(say, db, settings, clock) -> N
         uow.commit()
     en = talker(db, settings, clock)("G01", "profile 张三").plain()
     assert "Champions" in en and "churn risk" in en and "churn_risk" not in en
+
+
+def test_a_manager_sees_a_guides_task_on_the_profile_without_its_button(
+    say, db, settings, clock
+) -> None:  # type: ignore[no-untyped-def]
+    add_tasks(db, settings, clock, ["张三"])
+    (item,) = say("M01", "查 张三").items
+    assert item.title == "今日任务 · 流失预警 · 王芳" and item.actions == []

@@ -160,15 +160,24 @@ def test_chart_becomes_an_image_to_upload() -> None:
     assert "📈 净销售额按周" in markdown_of(payloads)
 
 
-def test_many_actions_spread_over_cards_of_six_buttons() -> None:
-    cards = cards_of(render(tasks(7), task_id="daily-G01"))
-    assert len(cards) == 3  # 3 + 3 + 1 items, two buttons each; the rest stay in the list
-    assert [len(c["button_list"]) for c in cards] == [6, 6, 2]
-    assert [c["task_id"] for c in cards] == ["daily-G01-1", "daily-G01-2", "daily-G01-3"]
-    assert [b["text"] for b in cards[0]["button_list"][:2]] == ["1 完成", "1 延后"]
-    assert cards[1]["main_title"] == {"title": "今天的任务", "desc": "2/3"}
-    assert decode_button_key(cards[2]["button_list"][1]["key"]) == "延后 7"
-    assert len(cards_of(render(tasks(40)))) == 3
+def test_a_reply_is_one_card_whose_buttons_favour_each_items_main_action() -> None:
+    """WeCom allows 30 messages per member per minute: a list is one card, not three."""
+    (card,) = cards_of(render(tasks(7), task_id="daily-G01"))
+    assert card["task_id"] == "daily-G01" and "desc" not in card["main_title"]
+    # 14 buttons do not fit in 6: each item keeps its first (Done) button, in order.
+    assert [b["text"] for b in card["button_list"]] == [f"{i} 完成" for i in range(1, 7)]
+    assert [decode_button_key(b["key"]) for b in card["button_list"]][-1] == "完成 6"
+    (card,) = cards_of(render(tasks(3)))  # 6 buttons fit: all of them
+    assert [b["text"] for b in card["button_list"]][:2] == ["1 完成", "1 延后"]
+    paged = tasks(5)
+    paged.actions = [Action("下一页", "任务 2")]
+    (card,) = cards_of(render(paged))
+    assert [b["text"] for b in card["button_list"]] == [
+        *(f"{i} 完成" for i in range(1, 6)),
+        "下一页",
+    ]
+    assert decode_button_key(card["button_list"][-1]["key"]) == "任务 2"
+    assert len(cards_of(render(tasks(40)))) == 1
     assert cards_of(render(Reply(items=[Item(1, "no buttons")]))) == []
 
 
@@ -289,7 +298,7 @@ def test_any_reply_fits_the_limits_and_loses_no_text(reply: Reply) -> None:
 @given(st.lists(items, max_size=12), texts)
 def test_cards_respect_wecom_field_limits(card_items: list[Item], seed: str) -> None:
     cards = template_cards(Reply(title=seed, items=card_items), make_task_id(seed))
-    assert len(cards) <= 3
+    assert len(cards) <= 1
     for payload in cards:
         card = payload["template_card"]
         assert re.fullmatch(r"[A-Za-z0-9_\-@]{1,128}", card["task_id"])

@@ -65,8 +65,7 @@ def test_customer_lookup_is_answered_in_the_ack_and_ephemeral(slack: SlackHarnes
     assert "张三" in text_of(ack) and "****5678" in text_of(ack)
     shown = ack["text"] + json.dumps([b for b in ack["blocks"] if b["type"] != "actions"])
     assert "13812345678" not in shown  # phones are masked in chat
-    share = buttons(ack)["scrm_share"]
-    assert share["value"] == "profile 13812345678"
+    assert "scrm_share" not in buttons(ack)  # a customer's profile is never shared
 
 
 def test_scrm_runs_any_chat_command_in_the_users_language(slack: SlackHarness) -> None:
@@ -127,20 +126,28 @@ def test_candidate_buttons_run_as_the_user(slack: SlackHarness) -> None:
     [answer] = slack.responses(name)
     assert answer["replace_original"] is False and answer["response_type"] == "ephemeral"
     assert "阶段" in text_of(answer) or "导购" in text_of(answer)
-    # Someone else clicking the same button runs it as themselves (and has no list to pick from).
+    # The button names the customer, not a position; someone else clicking it runs it as
+    # themselves, within their own scope.
+    assert first["value"].startswith("查 #")
     response, name = slack.click("UAMY0001", first["action_id"], first["value"])
     [other] = slack.responses(name)
-    assert "no list to pick from" in text_of(other)
+    assert "among yours" in text_of(other)
+
+
+def share_button(slack: SlackHarness, text: str, user: str = "UMGR0001") -> dict[str, Any]:
+    ack = slack.command("/scrm", text, user)[0].json()
+    return buttons(ack)["scrm_share"]
 
 
 def test_share_posts_to_the_channel_and_removes_the_private_copy(slack: SlackHarness) -> None:
-    response, name = slack.click("UGDE0001", "scrm_share", "profile 13812345678", channel="C0SHOP")
+    share = share_button(slack, "team")
+    response, name = slack.click("UMGR0001", "scrm_share", share["value"], channel="C0SHOP")
     assert response.status_code == 200
     [posted] = slack.fake.wait_for("chat.postMessage")
-    assert posted.args["channel"] == "C0SHOP" and "张三" in json.dumps(
+    assert posted.args["channel"] == "C0SHOP" and "王芳" in json.dumps(
         posted.args, ensure_ascii=False
     )
-    assert "<@UGDE0001>" in json.dumps(posted.args["blocks"])
+    assert "<@UMGR0001>" in json.dumps(posted.args["blocks"])
     assert "scrm_share" not in json.dumps(posted.args["blocks"])
     [done] = slack.responses(name)
     assert done["delete_original"] is True
@@ -148,7 +155,8 @@ def test_share_posts_to_the_channel_and_removes_the_private_copy(slack: SlackHar
 
 def test_share_into_a_channel_without_the_app_says_to_invite_it(slack: SlackHarness) -> None:
     slack.fake.channels["C0PRIVATE"] = {"is_member": False, "is_private": True}
-    _, name = slack.click("UAMY0001", "scrm_share", "tasks", channel="C0PRIVATE")
+    share = share_button(slack, "team")
+    _, name = slack.click("UMGR0001", "scrm_share", share["value"], channel="C0PRIVATE")
     [answer] = slack.responses(name)
     assert "/invite" in answer["text"] and answer.get("replace_original") is False
     time.sleep(0.1)

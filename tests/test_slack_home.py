@@ -86,12 +86,23 @@ def test_guide_home_lists_tasks_and_a_done_button_redraws_it(
     view = published(slack.fake)
     out = json.dumps(view, ensure_ascii=False)
     assert "张三" in out and "张姐，新款到了" in out
+    with db.session() as s:
+        task_id = s.scalar(
+            select(Task.id).where(
+                Task.day == date(2026, 11, 8), Task.suggested_message == "张姐，新款到了"
+            )
+        )
+    # The button names the task itself, never its position in the list.
     done = next(
-        e for b in view["blocks"] for e in b.get("elements", []) if e.get("value") == "完成 1"
+        e
+        for b in view["blocks"]
+        for e in b.get("elements", [])
+        if e.get("value") == f"完成 #{task_id}"
     )
     slack.click("UGDE0001", done["action_id"], done["value"], view=True)
     [dm] = slack.fake.wait_for("chat.postMessage")
     assert dm.args["channel"] == "UGDE0001"
+    assert "张三 · 任务完成 ✓" in json.dumps(dm.args, ensure_ascii=False)
     again = json.dumps(published(slack.fake, 2), ensure_ascii=False)
     assert "✓ 张三" in again
     with db.session() as s:

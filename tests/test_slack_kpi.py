@@ -72,7 +72,7 @@ def test_kpi_fields_arrows_buttons_and_chart(slack: SlackHarness) -> None:
         "北京三里屯店": "kpi D11-2026 store:北京三里屯店",
         "Previous: D11-2025": "kpi D11-2025",
     }
-    assert buttons(ack)["scrm_share"]["value"] == "kpi D11-2026"
+    assert len(buttons(ack)["scrm_share"]["value"]) == 32  # the shown reply's id, not a command
     # The chart: files_upload_v2's three steps into the user's DM, alt text set.
     [opened] = slack.fake.wait_for("conversations.open")
     assert opened.args["users"] == "UADM0001"
@@ -105,10 +105,13 @@ def test_buttons_re_render_the_same_message(slack: SlackHarness) -> None:
 
 
 def test_shared_kpi_gets_its_chart_in_the_thread(slack: SlackHarness) -> None:
-    _, name = slack.click("UMGR0001", "scrm_share", "活动 D11-2026", channel="C0MGRS")
+    ack = slack.command("/kpi", "D11-2026", "UMGR0001")[0].json()
+    share = buttons(ack)["scrm_share"]["value"]
+    _, name = slack.click("UMGR0001", "scrm_share", share, channel="C0MGRS")
     [posted] = slack.fake.wait_for("chat.postMessage")
     assert posted.args["channel"] == "C0MGRS" and "scrm_nav_" not in json.dumps(posted.args)
-    [done] = slack.fake.wait_for("files.completeUploadExternal")
+    # The first chart went to the manager's DM with the private answer; the second is shared.
+    done = slack.fake.wait_for("files.completeUploadExternal", 2)[-1]
     assert done.args["channel_id"] == "C0MGRS"
     assert done.args["thread_ts"] == slack.fake.messages["C0MGRS"][0]["ts"]
     assert slack.responses(name)[0]["delete_original"] is True

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from bot.chat.dispatch import Dispatcher
 from bot.chat.types import Channel, IncomingMessage, Reply
@@ -86,6 +87,14 @@ def tasks_of(
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
+def reply_guide(s: Session, code: str = "G01") -> int:
+    from storage.models import Staff
+
+    gid = s.scalar(select(Staff.id).where(Staff.code == code))
+    assert gid is not None
+    return gid
+
+
 def chat(db: Database, cfg: Settings, when: datetime):  # type: ignore[no-untyped-def]
     clock = Clock()
     clock.now = when
@@ -132,7 +141,12 @@ def test_guides_work_their_list_in_chat(api, shop: Database, cfg: Settings) -> N
     assert listing.kind == "refusal"
     api("staff", [{"code": "G01", "name": "王芳", "store": "SH01", "wecom_userid": "wangfang"}])
     reply = say("wangfang", "任务")
-    assert reply.title == "今日任务 2026-11-20（已完成 0/6）"
+    # WeCom pages the list (5 a page: one message and one card of buttons).
+    assert reply.title == "今日任务 2026-11-20（已完成 0/6） · 第 1/2 页"
+    assert [i.number for i in reply.items] == [1, 2, 3, 4, 5]
+    assert [a.command for a in reply.actions] == ["任务 2"]
+    assert [i.number for i in say("wangfang", "任务 2").items] == [6]
+    assert [i.number for i in say("wangfang", "任务2").items] == [6]  # stuck to its argument
     assert (
         reply.items[0].number == 1
         and "流失预警" in reply.items[0].title
@@ -147,15 +161,23 @@ def test_guides_work_their_list_in_chat(api, shop: Database, cfg: Settings) -> N
         )
     assert churn is not None and f"流失概率 {round(churn * 100)}%" in reply.items[0].title
     assert "您好" in reply.items[0].subtitle or "好久不见" in reply.items[0].subtitle
-    assert [a.command for a in reply.items[0].actions] == ["完成 1", "延后 1 3"]
-    assert say("wangfang", "完成 1 约了周六到店").text == "第 1 号任务完成 ✓"
-    assert "已经完成" in say("wangfang", "完成 1").text
+    with shop.session() as s:
+        ids = dict(
+            s.execute(
+                select(Task.rank, Task.id).where(Task.day == DAY, Task.guide_id == reply_guide(s))
+            ).all()
+        )
+    # Buttons name the task itself; typing a number still means its rank today.
+    assert [a.command for a in reply.items[0].actions] == [f"完成 #{ids[1]}", f"延后 #{ids[1]} 3"]
+    first = reply.items[0].title.split(" · ")[0]
+    assert say("wangfang", "完成 1 约了周六到店").text == f"{first} · 任务完成 ✓"
+    assert say("wangfang", "完成 1").text == f"{first} 的任务已于 11-20 完成，没有再改动。"
     assert "延后到 2026-11-23" in say("wangfang", "延后 2 3").text
     usage = say("wangfang", "跳过 3")
     assert usage.kind == "usage" and "原因" in usage.text
-    assert say("wangfang", "跳过 3 客户出差").text == "已跳过第 3 号任务。"
+    assert say("wangfang", "跳过 3 客户出差").text.endswith(" · 任务已跳过")
     assert "没有第 9 号任务" in say("wangfang", "完成 9").text
-    after = say("wangfang", "任务").plain()
+    after = "\n".join(say("wangfang", f"任务 {p}").plain() for p in (1, 2))
     assert "✓ " in after and "⏸ " in after and "✗ " in after and "已完成 1/6" in after
     with shop.session() as s:
         note = s.scalar(select(Interaction).where(Interaction.kind == "task"))
@@ -346,3 +368,22 @@ def test_suggested_messages_read_naturally_in_both_languages() -> None:
     assert "特别适合" not in suggest("silent", Facts("周帆", "王芳", None, None, None), "zh")
     en = suggest("churn_risk", Facts("Amy", "Fang", "trench coat", "red", None), "en")
     assert "suit your taste for red" in en and "your trench coat" in en
+    # The tag's own verb is not doubled in English either (喜欢 means "likes").
+    en = suggest("silent", Facts("Amy", "Fang", None, "喜欢红色", None), "en")
+    assert "your taste for 红色" in en and "喜欢" not in en
+
+
+@pytest.mark.parametrize("locale", ["zh", "en"])
+@pytest.mark.parametrize(
+    "kind", ["churn_risk", "silent", "new_followup", "birthday", "post_purchase"]
+)
+def test_no_suggested_message_promises_a_coupon_or_gift(kind: str, locale: str) -> None:
+    """No coupon pool exists yet: a message must not promise one (nor a gift)."""
+    from bot.lifecycle.messages import Facts, suggest
+
+    for facts in (
+        Facts("陈瑶悦", "王芳", "百褶半身裙", "喜欢红色", 90),
+        Facts(None, "王芳", None, None, None),
+    ):
+        text = suggest(kind, facts, locale).lower()
+        assert not any(w in text for w in ("券", "礼", "coupon", "voucher", "gift", "discount"))

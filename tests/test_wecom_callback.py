@@ -203,10 +203,12 @@ def test_the_task_list_is_a_card_whose_buttons_run_commands(wx: Harness) -> None
     assert card["card_type"] == "button_interaction"
     assert card["task_id"].startswith("wecom-out_")
     commands = [decode_button_key(b["key"]) for b in card["button_list"]]
-    assert "完成 1" in commands and "延后 2 3" in commands
+    with wx.db.session() as s:
+        ids = dict(s.execute(select(Task.rank, Task.id)).all())
+    assert f"完成 #{ids[1]}" in commands and f"延后 #{ids[2]} 3" in commands  # ids, not ranks
     response_code = cards[0]["_response"]["response_code"]
 
-    done_key = card["button_list"][commands.index("完成 1")]["key"]
+    done_key = card["button_list"][commands.index(f"完成 #{ids[1]}")]["key"]
     click = F.event_xml(
         "template_card_event",
         {

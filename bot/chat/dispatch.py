@@ -17,12 +17,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot.chat import actors, state
+from bot.chat import actors, picks, state
 from bot.chat.text import split
 from bot.chat.types import Actor, IncomingMessage, Reply
+from bot.chat.words import unstick
 from bot.commands import REGISTRY
 from bot.commands.base import Ambiguous, Command, CommandError, Context, NotFound, Usage
-from bot.commands.find import hit_item
 from bot.settings import Settings
 from storage.base import utcnow
 from storage.db import Database
@@ -120,11 +120,21 @@ class Dispatcher:
         if not tokens:
             return self._help(ctx)
         channel, user = message.channel.value, message.user_id
-        if len(tokens) == 1 and tokens[0].isdigit() and len(tokens[0]) <= 3:
+        via_list = None
+        if picks.is_guard(tokens[0]):  # a pick button: its list, then the command it runs
+            via_list = tokens[0]
+            done = picks.claim(ctx, tokens[0], tokens[1:])
+            if done is not None:
+                return done
+            tokens = tokens[1:]
+        elif len(tokens) == 1 and tokens[0].isdigit() and len(tokens[0]) <= 3:
             picked = self._pick(ctx, channel, user, int(tokens[0]))
             if isinstance(picked, Reply):
                 return picked
             tokens = picked
+        if not tokens:
+            return self._help(ctx)
+        tokens = unstick(tokens, self._by_name, self._accepts)
         cmd = self.lookup(tokens[0])
         if cmd is None:
             return self._unknown(ctx, tokens[0])
@@ -161,9 +171,27 @@ class Dispatcher:
         except CommandError as exc:
             ctx.session.rollback()
             return Reply(text=exc.text(ctx.actor.locale), kind="error")
-        if cmd.takes_customer:
+        if cmd.takes_customer and not self._newer_list(ctx, channel, user, via_list):
             state.clear(ctx.session, channel, user)
+        reply.shareable = cmd.shareable and reply.kind == "ok"
         return reply
+
+    def _newer_list(self, ctx: Context, channel: str, user: str, via_list: str | None) -> bool:
+        """Whether a button of an older list was used while a newer list waits (it stays)."""
+        if via_list is None:
+            return False
+        pending = state.load(ctx.session, channel, user, ctx.now)
+        return pending is not None and picks.guard(str(pending.get("list"))) != via_list
+
+    def _accepts(self, word: str, args: list[str]) -> bool:
+        cmd = self.lookup(word)
+        if cmd is None:
+            return False
+        try:
+            cmd.parse(args)
+        except Usage:
+            return False
+        return True
 
     def _pick(self, ctx: Context, channel: str, user: str, number: int) -> list[str] | Reply:
         pending = state.load(ctx.session, channel, user, ctx.now)
@@ -184,7 +212,13 @@ class Dispatcher:
                 ),
                 kind="usage",
             )
-        return [pending["command"], f"#{candidates[number - 1]}", *pending["rest"]]
+        command = picks.command(pending, candidates[number - 1])
+        guard = pending.get("list")
+        if guard and pending["command"] != "profile":
+            done = picks.claim(ctx, picks.guard(guard), command)
+            if done is not None:
+                return done
+        return command
 
     def _candidates(
         self, ctx: Context, channel: str, user: str, cmd: Command, tokens: list[str], exc: Ambiguous
@@ -193,13 +227,14 @@ class Dispatcher:
             command, rest = cmd.name, tokens[2:]
         else:  # find: a pick opens the profile
             command, rest = "profile", []
+        pending = {
+            "list": picks.new_id(),
+            "command": command,
+            "rest": rest,
+            "candidates": [h.id for h in exc.hits],
+        }
         state.save(
-            ctx.session,
-            channel,
-            user,
-            {"command": command, "rest": rest, "candidates": [h.id for h in exc.hits]},
-            ctx.now,
-            self.settings.chat_state_ttl_seconds,
+            ctx.session, channel, user, pending, ctx.now, self.settings.chat_state_ttl_seconds
         )
         return Reply(
             title=ctx.say(
@@ -209,7 +244,7 @@ class Dispatcher:
                 n=len(exc.hits),
             ),
             items=[
-                hit_item(ctx, i, h, pick=cmd.takes_customer)
+                picks.item(ctx, pending, i, h, pick=cmd.takes_customer)
                 for i, h in enumerate(exc.hits, start=1)
             ],
         )

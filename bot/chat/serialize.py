@@ -21,9 +21,7 @@ def to_dict(reply: Reply) -> dict[str, Any]:
                 "number": i.number,
                 "title": i.title,
                 "subtitle": i.subtitle,
-                "actions": [
-                    {"label": a.label, "command": a.command, "style": a.style} for a in i.actions
-                ],
+                "actions": [_action(a) for a in i.actions],
             }
             for i in reply.items
         ],
@@ -31,6 +29,8 @@ def to_dict(reply: Reply) -> dict[str, Any]:
         if reply.table is None
         else {"headers": reply.table.headers, "rows": reply.table.rows},
         "chart": None,
+        "actions": [_action(a) for a in reply.actions],
+        "shareable": reply.shareable,
     }
     if reply.chart is not None:
         out["chart"] = {
@@ -39,6 +39,14 @@ def to_dict(reply: Reply) -> dict[str, Any]:
             "title": reply.chart.title,
         }
     return out
+
+
+def _action(a: Action) -> dict[str, str]:
+    return {"label": a.label, "command": a.command, "style": a.style}
+
+
+def _from_action(a: dict[str, Any]) -> Action:
+    return Action(a["label"], a["command"], a.get("style", "default"))
 
 
 def from_dict(data: dict[str, Any]) -> Reply:
@@ -55,10 +63,7 @@ def from_dict(data: dict[str, Any]) -> Reply:
                 i["number"],
                 i["title"],
                 i.get("subtitle", ""),
-                [
-                    Action(a["label"], a["command"], a.get("style", "default"))
-                    for a in i.get("actions", [])
-                ],
+                [_from_action(a) for a in i.get("actions", [])],
             )
             for i in data.get("items", [])
         ],
@@ -66,4 +71,6 @@ def from_dict(data: dict[str, Any]) -> Reply:
         chart=None
         if not chart
         else Chart(base64.b64decode(chart["png"]), chart["alt"], chart.get("title", "")),
+        actions=[_from_action(a) for a in data.get("actions", [])],
+        shareable=bool(data.get("shareable", False)),
     )

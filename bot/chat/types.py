@@ -100,6 +100,11 @@ class Reply:
     chart: Chart | None = None
     footer: str = ""
     kind: Literal["ok", "usage", "error", "refusal"] = "ok"
+    # Buttons for the reply as a whole, not one item (e.g. the next page of a list).
+    actions: list[Action] = field(default_factory=list)
+    # An aggregate answer (KPIs, team, segment counts) a manager may post to a channel; never
+    # a customer's profile, notes or tags. Set by the dispatcher from the command.
+    shareable: bool = False
 
     def plain(self) -> str:
         """A plain-text rendering (console, logs, tests, WeCom text fallback)."""
@@ -128,6 +133,8 @@ class Reply:
             parts.append(line)
         if self.chart:
             parts.append(f"[chart: {self.chart.alt}]")
+        if self.actions:
+            parts.append("[" + " | ".join(a.label for a in self.actions) + "]")
         if self.footer:
             parts.append(self.footer)
         return "\n".join(parts)

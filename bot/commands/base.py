@@ -100,6 +100,9 @@ class Command:
     handle: Callable[[Context, Any], Reply]
     managers_only: bool = False
     takes_customer: bool = False  # the first argument names a customer (pick-by-number)
+    # An aggregate answer (KPIs, team, segment counts) may be shared to a channel as shown;
+    # a customer's profile, notes or tags never are.
+    shareable: bool = False
 
     def summary(self, locale: Locale) -> str:
         lines = [ln.strip() for ln in self.doc.strip().splitlines()]

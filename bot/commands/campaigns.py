@@ -91,4 +91,6 @@ def handle(ctx: Context, args: Args) -> Reply:
     )
 
 
-COMMAND = Command("campaigns", "活动列表", __doc__ or "", parse, handle, managers_only=True)
+COMMAND = Command(
+    "campaigns", "活动列表", __doc__ or "", parse, handle, managers_only=True, shareable=True
+)

@@ -3,8 +3,8 @@
 
 Usage: done N [OUTCOME]
 用法：完成 序号 [结果]
-e.g. done 2 约了周六到店
-例：完成 1 已发券
+e.g. done 2 booked a visit on Saturday
+例：完成 1 约了周六到店
 """
 
 from __future__ import annotations
@@ -12,35 +12,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.chat.types import Reply
-from bot.commands.base import Command, Context, Usage
-from bot.commands.tasks import task_by_number
+from bot.commands.base import Command, Context
+from bot.commands.taskref import TaskRef, parse_ref, resolve, what_happened
+from bot.lifecycle.messages import KINDS
 from storage.models import Interaction
 
 
 @dataclass(frozen=True)
 class Args:
-    number: int
+    ref: TaskRef
     outcome: str | None
 
 
-def task_number(args: list[str], zh: str, en: str) -> int:
-    if not args or not args[0].isdigit() or not 1 <= int(args[0]) <= 999:
-        raise Usage(zh, en)
-    return int(args[0])
-
-
 def parse(args: list[str]) -> Args:
-    n = task_number(args, "写上任务序号，例如：完成 2", "Give the task number, e.g. done 2")
+    ref = parse_ref(args, "写上任务序号，例如：完成 2", "Give the task number, e.g. done 2")
     outcome = " ".join(args[1:]).strip()[:200] or None
-    return Args(n, outcome)
+    return Args(ref, outcome)
 
 
 def handle(ctx: Context, args: Args) -> Reply:
-    task = task_by_number(ctx, args.number)
-    if task.status == "done":
-        return Reply(
-            text=ctx.say("第 {n} 号任务已经完成了。", "Task {n} is already done.", n=args.number)
-        )
+    task, name = resolve(ctx, args.ref)
+    if task.status not in ("open", "snoozed"):
+        return Reply(text=what_happened(ctx, task, name) or "")
     task.status, task.done_at, task.outcome = "done", ctx.now, args.outcome
     ctx.session.add(
         Interaction(
@@ -48,11 +41,17 @@ def handle(ctx: Context, args: Args) -> Reply:
             staff_id=ctx.actor.staff_id,
             kind="task",
             channel=ctx.actor.channel.value,
-            body=args.outcome or task.kind,
+            # The follow-up reads as the guide would write it, not a raw key like churn_risk.
+            body=args.outcome
+            or ctx.say("完成任务：{k}", "task done: {k}", k=_kind(ctx, task.kind)),
             occurred_at=ctx.now,
         )
     )
-    return Reply(text=ctx.say("第 {n} 号任务完成 ✓", "Task {n} done ✓", n=args.number))
+    return Reply(text=ctx.say("{c} · 任务完成 ✓", "{c} · task done ✓", c=name))
+
+
+def _kind(ctx: Context, kind: str) -> str:
+    return KINDS.get(kind, (kind, kind))[0 if ctx.actor.locale == "zh" else 1]
 
 
 COMMAND = Command("done", "完成", __doc__ or "", parse, handle)

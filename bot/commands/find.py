@@ -48,14 +48,11 @@ def handle(ctx: Context, args: Args) -> Reply:
     )
 
 
-def hit_item(ctx: Context, number: int, hit: finder.Hit, pick: bool = False) -> Item:
-    """One candidate: name, masked phone, value; its button opens the profile or picks it."""
+def hit_item(ctx: Context, number: int, hit: finder.Hit, action: Action | None = None) -> Item:
+    """One candidate: name, masked phone, value; its button (by default) opens the profile.
+    A button names the customer by id, never by position in the list."""
     profile = "查" if ctx.actor.locale == "zh" else "profile"
-    action = (
-        Action(str(number), str(number))
-        if pick
-        else Action(ctx.say("查看", "Profile"), f"{profile} #{hit.id}", "primary")
-    )
+    action = action or Action(ctx.say("查看", "Profile"), f"{profile} #{hit.id}", "primary")
     return Item(
         number=number,
         title=f"{hit.name or '—'}  {finder.mask_phone(hit.phone)}",

@@ -95,4 +95,4 @@ def answer(ctx: Context, args: Args, *, chart: bool) -> Reply:
     )
 
 
-COMMAND = Command("kpi", "活动", __doc__ or "", parse, handle, managers_only=True)
+COMMAND = Command("kpi", "活动", __doc__ or "", parse, handle, managers_only=True, shareable=True)

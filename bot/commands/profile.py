@@ -17,6 +17,9 @@ from sqlalchemy.orm import Session
 
 from bot.chat.types import Action, Field, Item, Reply
 from bot.commands.base import Command, Context, Usage, money
+from bot.commands.taskref import today
+from bot.lifecycle import rfm
+from bot.lifecycle.messages import KINDS
 from bot.lifecycle.stages import NAMES, describe
 from bot.services import audit, finder
 from storage.models import (
@@ -82,9 +85,14 @@ _NOTES = (
     .limit(3)
 )
 _TASKS = (
-    select(Task)
-    .where(Task.customer_id == bindparam("cid"), Task.status == "open")
-    .order_by(Task.day)
+    select(Task, Staff.name)
+    .join(Staff, Staff.id == Task.guide_id)
+    .where(
+        Task.customer_id == bindparam("cid"),
+        Task.status == "open",
+        Task.day == bindparam("day"),
+    )
+    .order_by((Task.guide_id == bindparam("sid")).desc(), Task.id)
 )
 
 
@@ -111,7 +119,10 @@ def handle(ctx: Context, args: Args) -> Reply:
     remark = s.scalar(_REMARK, {"cid": c.id, "sid": ctx.actor.staff_id})
     order, items = _last_order(s, c.id)
     notes = s.execute(_NOTES, {"cid": c.id}).all()
-    tasks = list(s.scalars(_TASKS, {"cid": c.id}))
+    open_tasks = s.execute(
+        _TASKS, {"cid": c.id, "day": today(ctx), "sid": ctx.actor.staff_id}
+    ).all()
+    tasks = [t for t, _ in open_tasks]
     audit.record(
         s,
         staff_id=ctx.actor.staff_id,
@@ -130,7 +141,7 @@ def handle(ctx: Context, args: Args) -> Reply:
         Field(ctx.say("导购", "Guide"), guide_name or "—"),
         Field(ctx.say("门店", "Store"), store_name or "—"),
         Field(ctx.say("阶段", "Stage"), stage),
-        Field("RFM", _rfm(stats)),
+        Field("RFM", _rfm(ctx, stats)),
         Field(
             ctx.say("消费", "Spend"),
             ctx.say(
@@ -152,16 +163,7 @@ def handle(ctx: Context, args: Args) -> Reply:
     )
     note_lines = [f"{ctx.local(at, '%m-%d')} {who or ''}: {body}" for at, body, who in notes]
     fields.append(Field(ctx.say("最近跟进", "Recent notes"), "\n".join(note_lines) or "—"))
-    done = "完成" if zh else "done"
-    items_out = [
-        Item(
-            n,
-            f"{ctx.say('任务', 'Task')} {t.day.isoformat()} · {t.kind}",
-            t.suggested_message[:80],
-            [Action(ctx.say("完成", "Done"), f"{done} {n}", "primary")],
-        )
-        for n, t in enumerate(tasks, start=1)
-    ]
+    items_out = [_task_item(ctx, t, who) for t, who in open_tasks]
     title = c.name or f"#{c.id}"
     if remark and remark != c.name:
         title += f"（{remark}）" if zh else f" ({remark})"
@@ -174,12 +176,29 @@ def handle(ctx: Context, args: Args) -> Reply:
     )
 
 
-def _rfm(stats: CustomerStats | None) -> str:
+def _task_item(ctx: Context, task: Task, guide: str | None) -> Item:
+    """Today's open task for this customer, numbered by its rank in the guide's list (what
+    ``完成 N`` means); its button names the task itself. Another guide's task is shown
+    without a button: only its guide completes it."""
+    zh = ctx.actor.locale == "zh"
+    kind = KINDS.get(task.kind, (task.kind, task.kind))[0 if zh else 1]
+    title = ctx.say("今日任务 · {k}", "Today's task · {k}", k=kind)
+    actions = []
+    if task.guide_id == ctx.actor.staff_id:
+        done = "完成" if zh else "done"
+        actions = [Action(ctx.say("完成", "Done"), f"{done} #{task.id}", "primary")]
+    else:
+        title += f" · {guide or '—'}"
+    return Item(task.rank, title, task.suggested_message[:80], actions)
+
+
+def _rfm(ctx: Context, stats: CustomerStats | None) -> str:
     if stats is None or stats.rfm_r is None:
         return "—"
-    return f"R{stats.rfm_r} F{stats.rfm_f} M{stats.rfm_m}" + (
-        f" · {stats.rfm_segment}" if stats.rfm_segment else ""
-    )
+    name = stats.rfm_segment
+    if name and ctx.actor.locale == "zh":
+        name = rfm.ZH.get(name, name)
+    return f"R{stats.rfm_r} F{stats.rfm_f} M{stats.rfm_m}" + (f" · {name}" if name else "")
 
 
 def _order_line(ctx: Context, order: Order | None, items: list[OrderItem]) -> str:
@@ -192,20 +211,23 @@ def _order_line(ctx: Context, order: Order | None, items: list[OrderItem]) -> st
 def _suggest(
     ctx: Context, stats: CustomerStats | None, tasks: list[Task], last_note: datetime | None
 ) -> str:
+    zh = ctx.actor.locale == "zh"
     if tasks:
         return ctx.say(
             "先完成今天的任务：{m}",
             "finish today's task: {m}",
-            m=tasks[0].suggested_message[:60] or tasks[0].kind,
+            m=tasks[0].suggested_message[:60]
+            or KINDS.get(tasks[0].kind, (tasks[0].kind, tasks[0].kind))[0 if zh else 1],
         )
+    # No coupon is suggested: the product issues none yet (coupon pools are planned).
     stage = stats.stage if stats else "prospect"
     if stage in ("churn_risk", "silent"):
         return ctx.say(
-            "发一条关怀消息，附上新品或专属券。",
-            "send a personal check-in with a new arrival or a private coupon.",
+            "发一条关怀消息，介绍适合 TA 的新品。",
+            "send a personal check-in about new arrivals that suit them.",
         )
     if stage == "prospect":
-        return ctx.say("邀请到店或发首单券。", "invite them in or send a first-order coupon.")
+        return ctx.say("邀请 TA 到店试穿。", "invite them in for a fitting.")
     if stage == "new":
         return ctx.say(
             "回访首单体验，问问尺码和搭配。", "follow up on the first purchase: fit and styling."

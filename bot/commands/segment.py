@@ -107,4 +107,6 @@ def handle(ctx: Context, args: Args) -> Reply:
     )
 
 
-COMMAND = Command("segment", "分群", __doc__ or "", parse, handle, managers_only=True)
+COMMAND = Command(
+    "segment", "分群", __doc__ or "", parse, handle, managers_only=True, shareable=True
+)

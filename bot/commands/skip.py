@@ -13,39 +13,36 @@ from dataclasses import dataclass
 
 from bot.chat.types import Reply
 from bot.commands.base import Command, Context, Usage
-from bot.commands.done import task_number
-from bot.commands.tasks import task_by_number
+from bot.commands.taskref import TaskRef, parse_ref, resolve, what_happened
 
 
 @dataclass(frozen=True)
 class Args:
-    number: int
+    ref: TaskRef
     reason: str
 
 
 def parse(args: list[str]) -> Args:
-    n = task_number(
+    ref = parse_ref(
         args,
         "写上任务序号和原因，例如：跳过 2 客户出差",
         "Give the task number and a reason, e.g. skip 2 travelling",
     )
     reason = " ".join(args[1:]).strip()
     if not reason:
+        n = ref.command()
         raise Usage(
             f"请写跳过的原因，例如：跳过 {n} 客户出差", f"Say why, e.g. skip {n} travelling"
         )
-    return Args(n, reason[:200])
+    return Args(ref, reason[:200])
 
 
 def handle(ctx: Context, args: Args) -> Reply:
-    task = task_by_number(ctx, args.number)
+    task, name = resolve(ctx, args.ref)
     if task.status not in ("open", "snoozed"):
-        return Reply(
-            text=ctx.say("第 {n} 号任务不是待办状态。", "Task {n} is not open.", n=args.number),
-            kind="error",
-        )
+        return Reply(text=what_happened(ctx, task, name) or "")
     task.status, task.skip_reason = "skipped", args.reason
-    return Reply(text=ctx.say("已跳过第 {n} 号任务。", "Task {n} skipped.", n=args.number))
+    return Reply(text=ctx.say("{c} · 任务已跳过", "{c} · task skipped", c=name))
 
 
 COMMAND = Command("skip", "跳过", __doc__ or "", parse, handle)

@@ -14,43 +14,40 @@ from datetime import timedelta
 
 from bot.chat.types import Reply
 from bot.commands.base import Command, Context, Usage
-from bot.commands.done import task_number
-from bot.commands.tasks import task_by_number, today
+from bot.commands.taskref import TaskRef, parse_ref, resolve, today, what_happened
 
 MAX_DAYS = 30
 
 
 @dataclass(frozen=True)
 class Args:
-    number: int
+    ref: TaskRef
     days: int
 
 
 def parse(args: list[str]) -> Args:
-    n = task_number(
+    ref = parse_ref(
         args, "写上任务序号和天数，例如：延后 2 3", "Give the task number and days, e.g. snooze 2 3"
     )
+    n = ref.command()
     if len(args) < 2 or not args[1].isdigit() or not 1 <= int(args[1]) <= MAX_DAYS:
         raise Usage(
             f"天数写 1 到 {MAX_DAYS}，例如：延后 {n} 3",
             f"Days must be 1 to {MAX_DAYS}, e.g. snooze {n} 3",
         )
-    return Args(n, int(args[1]))
+    return Args(ref, int(args[1]))
 
 
 def handle(ctx: Context, args: Args) -> Reply:
-    task = task_by_number(ctx, args.number)
+    task, name = resolve(ctx, args.ref)
     if task.status != "open":
-        return Reply(
-            text=ctx.say("第 {n} 号任务不是待办状态。", "Task {n} is not open.", n=args.number),
-            kind="error",
-        )
+        return Reply(text=what_happened(ctx, task, name) or "")
     task.status, task.snoozed_until = "snoozed", today(ctx) + timedelta(days=args.days)
     return Reply(
         text=ctx.say(
-            "第 {n} 号任务延后到 {d}。",
-            "Task {n} snoozed until {d}.",
-            n=args.number,
+            "{c} · 任务延后到 {d}",
+            "{c} · task snoozed until {d}",
+            c=name,
             d=task.snoozed_until.isoformat(),
         )
     )

@@ -111,4 +111,4 @@ def handle(ctx: Context, args: Args) -> Reply:
     )
 
 
-COMMAND = Command("team", "团队", __doc__ or "", parse, handle, managers_only=True)
+COMMAND = Command("team", "团队", __doc__ or "", parse, handle, managers_only=True, shareable=True)

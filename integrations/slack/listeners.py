@@ -27,7 +27,7 @@ from bot.commands.base import Command
 from bot.inbox import first_time
 from bot.metrics import Metrics
 from bot.settings import Settings
-from integrations.slack import digests, home, messages
+from integrations.slack import digests, home, messages, shares
 from integrations.slack.clients import async_client
 from integrations.slack.identity import Directory
 from integrations.slack.runner import Runner, chart_to_dm, chat_text, upload_chart
@@ -86,22 +86,21 @@ class SlackBot:
     ) -> BoltResponse | None:
         """Slack retries an event it thinks failed (X-Slack-Retry-Num, same event_id);
         the inbox remembers event ids durably, shared with WeCom's, so a retry after a
-        restart or on another replica is dropped too."""
-        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id:
-            kind = str((body.get("event") or {}).get("type", ""))[:64]
-            if not await run_in_threadpool(self._first_time, str(event_id), kind):
-                retry = request.headers.get("x-slack-retry-num", ["?"])
-                log.info("dropping duplicate Slack event %s (retry %s)", event_id, retry)
-                self._count("duplicate")
-                return BoltResponse(status=200, body="")
+        restart or on another replica is dropped too. A button click is the same: a
+        replayed block action (same trigger and action timestamp) runs once."""
+        key, kind = _inbox_key(body)
+        if key and not await run_in_threadpool(self._first_time, key, kind):
+            retry = request.headers.get("x-slack-retry-num", ["?"])
+            log.info("dropping duplicate Slack %s %s (retry %s)", kind, key, retry)
+            self._count("duplicate")
+            return BoltResponse(status=200, body="")
         self._count("processed")
         await next()
         return None
 
-    def _first_time(self, event_id: str, kind: str) -> bool:
+    def _first_time(self, key: str, kind: str) -> bool:
         with self.db().uow() as uow:
-            fresh = first_time(uow.session, "slack", f"event:{event_id}", kind)
+            fresh = first_time(uow.session, "slack", key, kind)
             uow.commit()
             return fresh
 
@@ -169,7 +168,24 @@ class SlackBot:
         await ack()
         user_id = str(body["user"]["id"])
         channel = str((body.get("channel") or {}).get("id") or "")
-        answer = await self.runner.answer(user_id, str(action["value"]))
+        staff, _ = await self.runner.staff(user_id)
+        locale = staff.locale if staff is not None else "zh"
+        reply = await run_in_threadpool(
+            shares.take, self.db(), user_id, str(action.get("value") or ""), self.clock()
+        )
+        if reply is None:
+            # Never run the command again to get something to share: say so instead.
+            text = (
+                "这条回复已经分享过或已过期，没有再分享。请重新运行命令后再分享。"
+                if locale == "zh"
+                else "This answer was already shared or is too old; nothing was posted. "
+                "Run the command again to share it."
+            )
+            await respond(
+                response_type="ephemeral", replace_original=False, **messages.notice(text)
+            )
+            return
+        answer = messages.Answer(reply, "", locale, user_id=user_id)
         try:
             posted = await self.client.chat_postMessage(channel=channel, **messages.shared(answer))
             await upload_chart(self.client, answer.reply, str(posted["channel"]), posted["ts"])
@@ -195,3 +211,17 @@ class SlackBot:
     async def dm(self, user_id: str, reply: Reply) -> None:
         posted = await self.client.chat_postMessage(channel=user_id, **messages.plain(reply))
         await upload_chart(self.client, reply, str(posted["channel"]), posted["ts"])
+
+
+def _inbox_key(body: dict[str, Any]) -> tuple[str | None, str]:
+    """The inbox key of an event or a block action (None for anything else)."""
+    if body.get("type") == "event_callback" and body.get("event_id"):
+        return f"event:{body['event_id']}", str((body.get("event") or {}).get("type", ""))[:64]
+    if body.get("type") == "block_actions":
+        acts = body.get("actions") or [{}]
+        stamp = str(acts[0].get("action_ts") or "")
+        trigger = str(body.get("trigger_id") or "")
+        if stamp or trigger:
+            user = str((body.get("user") or {}).get("id", ""))
+            return f"action:{user}:{trigger}:{stamp}"[:128], "block_actions"
+    return None, ""

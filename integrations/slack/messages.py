@@ -30,6 +30,7 @@ class Answer:
     locale: Locale = "zh"
     nav: list[list[Action]] = field(default_factory=list)
     user_id: str = ""
+    share_id: str | None = None  # the kept reply a "Share to channel" button posts
 
     def say(self, zh: str, en: str) -> str:
         return zh if self.locale == "zh" else en
@@ -62,8 +63,8 @@ def _nav_blocks(rows: list[list[Action]]) -> list[Block]:
 def ephemeral(answer: Answer) -> dict[str, Any]:
     """The private answer: navigation to re-render it and a button to share it."""
     extra = _nav_blocks(answer.nav)
-    if answer.reply.kind == "ok" and len(answer.command) <= 2000:
-        share = Action(answer.say("分享到频道", "Share to channel"), answer.command)
+    if answer.share_id:
+        share = Action(answer.say("分享到频道", "Share to channel"), answer.share_id)
         extra.append({"type": "actions", "elements": [_button(share, SHARE)]})
     if answer.reply.chart is not None:
         extra.append(

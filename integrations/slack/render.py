@@ -53,6 +53,8 @@ def blocks(reply: Reply) -> list[Block]:
         out += table_sections(reply.table)
     for item in reply.items:
         out += _item(item)
+    if reply.actions:
+        out += _buttons(reply.actions, "scrm_item_reply")
     if reply.footer.strip():
         out.append(_context(escape(reply.footer)))
     return _cap(out, reply)
@@ -187,8 +189,12 @@ def _item(item: Item) -> list[Block]:
     out: list[Block] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SECTION_TEXT_MAX)}}
     ]
+    return out + _buttons(item.actions, f"scrm_item_{item.number}")
+
+
+def _buttons(actions: list[Action], prefix: str) -> list[Block]:
     buttons: list[Block] = []
-    for i, action in enumerate(item.actions[:ACTIONS_MAX]):
+    for i, action in enumerate(actions[:ACTIONS_MAX]):
         if len(action.command) > BUTTON_VALUE_MAX:
             continue  # a cut command would run something else; the item stays listed
         button: Block = {
@@ -198,15 +204,13 @@ def _item(item: Item) -> list[Block]:
                 "text": _clip(_label(action), BUTTON_TEXT_MAX),
                 "emoji": True,
             },
-            "action_id": f"scrm_item_{item.number}_{i}"[:ACTION_ID_MAX],
+            "action_id": f"{prefix}_{i}"[:ACTION_ID_MAX],
             "value": action.command,
         }
         if action.style in ("primary", "danger"):
             button["style"] = action.style
         buttons.append(button)
-    if buttons:
-        out.append({"type": "actions", "elements": buttons})
-    return out
+    return [{"type": "actions", "elements": buttons}] if buttons else []
 
 
 def _label(action: Action) -> str:

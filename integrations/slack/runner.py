@@ -18,7 +18,7 @@ from bot.chat.dispatch import Dispatcher
 from bot.chat.types import Channel, IncomingMessage, Reply
 from bot.commands.base import Command
 from bot.settings import Settings
-from integrations.slack import nav
+from integrations.slack import nav, shares
 from integrations.slack.identity import Directory, SlackStaff, refusal
 from integrations.slack.messages import Answer
 from integrations.slack.render import chart_alt
@@ -81,7 +81,8 @@ class Runner:
         if reply.kind == "ok" and nav.kpi_args(command) is not None:
             with self._db().session() as s:
                 rows = nav.rows(s, command, reply, staff.locale)
-        return Answer(reply, command, staff.locale, rows, user_id)
+        share_id = shares.keep(self._db(), user_id, reply, self._clock())
+        return Answer(reply, command, staff.locale, rows, user_id, share_id)
 
 
 async def upload_chart(

@@ -38,9 +38,10 @@ TITLE_MAX_CHARS = 36
 ROW_VALUE_MAX_CHARS = 30
 ROW_KEY_MAX_CHARS = 5
 BUTTON_TEXT_MAX_CHARS = 10
-# One reply may carry many actionable items (a task list); past a few cards the chat is
-# spam, and every item is still listed in the markdown, where a number can be typed.
-MAX_CARDS = 3
+# WeCom allows 30 application messages per member per minute: a reply is one card at most.
+# Every item is still listed in the markdown, where its number can be typed; long lists are
+# paged by the command (``任务 2``), and the page's "next" button rides on the same card.
+MAX_CARDS = 1
 
 Payload = dict[str, Any]
 
@@ -362,51 +363,58 @@ def _button_text(item: Item, action: Action, several: bool) -> str:
 
 
 def template_cards(reply: Reply, task_id: str) -> list[Payload]:
-    """``button_interaction`` cards for the items' actions, at most 6 buttons each."""
-    groups: list[list[tuple[Item, list[Action]]]] = []
-    current: list[tuple[Item, list[Action]]] = []
+    """One ``button_interaction`` card for the reply's buttons, at most 6 of them.
+
+    The reply's own buttons (a next page) come last and always fit. When the items' buttons
+    do not all fit, each item keeps its first (main) button, in order, as many as fit.
+    """
+    extra = [a for a in reply.actions if _fits(a)][:CARD_MAX_BUTTONS]
+    room = CARD_MAX_BUTTONS - len(extra)
+    entries = [(item, [a for a in item.actions if _fits(a)]) for item in reply.items]
+    entries = [(item, actions) for item, actions in entries if actions]
+    if sum(len(actions) for _, actions in entries) > room:
+        entries = [(item, actions[:1]) for item, actions in entries]
+    group: list[tuple[Item, list[Action]]] = []
     count = 0
-    for item in reply.items:
-        actions = [a for a in item.actions if _fits(a)][:CARD_MAX_BUTTONS]
-        if not actions:
-            continue
-        if current and count + len(actions) > CARD_MAX_BUTTONS:
-            groups.append(current)
-            current, count = [], 0
-        current.append((item, actions))
+    for item, actions in entries:
+        if count + len(actions) > room:
+            break
+        group.append((item, actions))
         count += len(actions)
-    if current:
-        groups.append(current)
-    groups = groups[:MAX_CARDS]
+    if not group and not extra:
+        return []
+    several = len(group) > 1
+    buttons: list[Payload] = []
+
+    def add(text: str, action: Action) -> None:
+        buttons.append(
+            {
+                "type": 0,  # 0: a callback click, not a URL
+                "text": text,
+                "style": _STYLE.get(action.style, 1),
+                "key": encode_button_key(action.command, len(buttons)),
+            }
+        )
+
+    for item, actions in group:
+        for action in actions:
+            add(_button_text(item, action, several), action)
+    for action in extra:
+        label = _clip(action.label, 99) or _clip(action.command, 99) or "…"
+        add(_clip(label, BUTTON_TEXT_MAX_CHARS), action)
     title_source = reply.title or reply.text.strip().split("\n")[0] or "请选择 / Choose"
-    cards: list[Payload] = []
-    for n, group in enumerate(groups, start=1):
-        several = len(group) > 1
-        buttons: list[Payload] = []
-        for item, actions in group:
-            for action in actions:
-                buttons.append(
-                    {
-                        "type": 0,  # 0: a callback click, not a URL
-                        "text": _button_text(item, action, several),
-                        "style": _STYLE.get(action.style, 1),
-                        "key": encode_button_key(action.command, len(buttons)),
-                    }
-                )
-        card: dict[str, Any] = {
-            "card_type": "button_interaction",
-            "task_id": make_task_id(task_id, f"-{n}" if len(groups) > 1 else ""),
-            "main_title": {"title": _clip(title_source, TITLE_MAX_CHARS)},
-            "horizontal_content_list": [
-                {
-                    "keyname": _clip(str(item.number), ROW_KEY_MAX_CHARS),
-                    "value": _clip(item.title, ROW_VALUE_MAX_CHARS),
-                }
-                for item, _ in group[:CARD_MAX_ROWS]
-            ],
-            "button_list": buttons,
-        }
-        if len(groups) > 1:
-            card["main_title"]["desc"] = f"{n}/{len(groups)}"
-        cards.append({"msgtype": "template_card", "template_card": card})
-    return cards
+    card: dict[str, Any] = {
+        "card_type": "button_interaction",
+        "task_id": make_task_id(task_id),
+        "main_title": {"title": _clip(title_source, TITLE_MAX_CHARS)},
+        "button_list": buttons,
+    }
+    if group:
+        card["horizontal_content_list"] = [
+            {
+                "keyname": _clip(str(item.number), ROW_KEY_MAX_CHARS),
+                "value": _clip(item.title, ROW_VALUE_MAX_CHARS),
+            }
+            for item, _ in group[:CARD_MAX_ROWS]
+        ]
+    return [{"msgtype": "template_card", "template_card": card}]

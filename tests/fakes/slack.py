@@ -350,6 +350,9 @@ def interaction_body(payload: dict[str, Any]) -> str:
     return urlencode({"payload": json.dumps(payload)})
 
 
+_CLICKS = itertools.count(1)
+
+
 def block_action(
     user: str,
     action_id: str,
@@ -359,7 +362,11 @@ def block_action(
     channel: str = "C0GENERAL",
     ephemeral: bool = True,
     view: bool = False,
+    action_ts: str | None = None,
 ) -> dict[str, Any]:
+    """A block_actions payload. Each click is its own interaction (a fresh trigger_id and
+    action_ts, as Slack sends them); pass ``action_ts`` to build a replay of one."""
+    stamp = action_ts or f"{time.time():.6f}.{next(_CLICKS)}"
     container: dict[str, Any] = (
         {"type": "view", "view_id": "V1"}
         if view
@@ -370,11 +377,11 @@ def block_action(
         "team": {"id": "T0001"},
         "user": {"id": user},
         "api_app_id": "A0001",
-        "trigger_id": "1337.43.efgh",
+        "trigger_id": f"1337.{stamp}.efgh",
         "container": container,
         "actions": [
             {"type": "button", "action_id": action_id, "block_id": "b1", "value": value,
-             "action_ts": "1700000000.1"}
+             "action_ts": stamp}
         ],
     }  # fmt: skip
     if not view:

@@ -166,7 +166,7 @@ def test_a_command_stuck_to_its_argument(wx: Harness) -> None:
     add_tasks(wx, ["张三", "张珊"])
     wx.say("wangfang", "查张三")
     wx.drain()
-    assert "138∗∗∗∗5678" in last_text(wx)
+    assert "∗∗∗∗5678" in last_text(wx)
     wx.say("wangfang", "完成2")
     wx.drain()
     assert "张珊 · 任务完成 ✓" in last_text(wx)

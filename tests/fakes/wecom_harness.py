@@ -80,7 +80,6 @@ class Harness:
             db,
             client.app.state.senders,  # type: ignore[attr-defined]
             base_delay=1.0,
-            max_attempts=12,
             clock=self.clock,
             rng=random.Random(3),
         )

@@ -120,7 +120,7 @@ def test_a_partly_invalid_recipient_list_is_a_success(wx: Harness) -> None:
 def test_a_push_that_keeps_failing_is_retried_until_it_expires(wx: Harness) -> None:
     wx.fake.faults = F.Faults(rate=1.0, codes=(-1,), drops=False, paths={"message/send"})
     _text(wx, 1)
-    wx.drain(rounds=1000)
+    wx.drain(rounds=2000)
     (row,) = wx.outbox(kind="text")
     # An alert is worth a day: retried all that time (not 8 or 12 times), then expired.
     assert row.status == "expired" and row.attempts > 12

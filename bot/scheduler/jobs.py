@@ -234,6 +234,7 @@ def outbox_sweep() -> None:
         worker = OutboxWorker(
             rt.db,
             rt.senders,
+            clock=rt.clock,
             on_event=(
                 (lambda channel, outcome: metrics.pushes.labels(channel, outcome).inc())
                 if metrics is not None

@@ -323,8 +323,7 @@ class OutboxWorker:
         next_at = now + timedelta(seconds=delay)
         error = ("ambiguous: " if maybe is not None else "") + reason[:500]
         if m.expires_at is not None and next_at >= m.expires_at:
-            self._finish(m.id, status="pending", error=error, next_at=next_at, maybe=maybe)
-            self._expire_now(m, error)
+            self._expire_now(m, error)  # no retry would land before it is worthless
             return
         self._finish(m.id, status="pending", error=error, next_at=next_at, maybe=maybe)
         self.stats.retried += 1

@@ -17,9 +17,10 @@ team report. The zone is the fixed-offset one where it is now mid-morning, so qu
 not hold the pushes. Every ``--kill-every`` seconds one replica gets SIGKILL (every other
 time the scheduler leader, found by its advisory lock) and is started again a second later.
 
-Pass: every guide with tasks got exactly one morning list, every digest arrived once, every
+Pass: every guide with tasks got exactly one morning list, whole (each of its messages, the
+text and every button card, exactly once: ``fault_parts``), every digest arrived once, every
 manager got one summary and one weekly report, every job ran once for its time, nothing is
-dead or pending in the outbox. The exit code is 0 only then.
+dead, expired or pending in the outbox. The exit code is 0 only then.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from benchmarks.common import (
     scrm_env,
 )
 from benchmarks.fault_day import Plan, seed
+from benchmarks.fault_parts import list_parts
 from bot.scheduler.leader import current_leader
 from storage.db import Database
 from storage.models import JobRun, OutboxMessage, Staff, Task
@@ -332,8 +334,11 @@ def verify(
         if str(c.args.get("channel", "")).startswith("CD")
     )
     wrong_lists = {g: n for g, n in lists.items() if n != (1 if g in tasked else 0)}
+    parts = list_parts(db, wecom, "tasks:")
     checks = {
         "every tasked guide got exactly one morning list": not wrong_lists,
+        "every list arrived whole (each message once)": parts["verdicts"].get("whole", 0)
+        == parts["pushes"],
         "most guides had tasks": len(tasked) >= 0.9 * len(guides),
         "every digest arrived once": all(digest_posts[c] == 1 for c in channels),
         "every manager got one summary": all(n == 1 for n in summaries.values()),
@@ -352,7 +357,9 @@ def verify(
         "nothing missed or failed": not any(
             n for (_, status), n in job_runs.items() if status in ("missed", "failed")
         ),
-        "nothing dead or pending": outbox.get("dead", 0) == 0 and outbox.get("pending", 0) == 0,
+        "nothing dead, expired or pending": not any(
+            outbox.get(status, 0) for status in ("dead", "expired", "pending")
+        ),
     }
     return {
         "pass": all(checks.values()),
@@ -360,6 +367,7 @@ def verify(
         "guides_with_tasks": len(tasked),
         "morning_lists": dict(Counter(lists.values())),
         "wrong_lists": dict(list(wrong_lists.items())[:10]),
+        "list_parts": parts,
         "digests": dict(Counter(digest_posts[c] for c in channels)),
         "summaries": dict(Counter(summaries.values())),
         "weekly": dict(Counter(weeklies.values())),

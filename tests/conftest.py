@@ -1,6 +1,11 @@
 """Shared fixtures. The suite runs on SQLite by default and on PostgreSQL when
 ``SCRM_TEST_DATABASE_URL`` points at one (``.ci/run`` does both). Each test gets a clean
 database: the schema is built once by the real Alembic migrations, then truncated per test.
+
+``SCRM_TEST_FREEZE=2026-12-01T15:30:00Z`` runs the whole session on a clock that starts at
+that instant and ticks (time-machine), so ``.ci/run`` can prove that no test depends on the
+hour: 15:30 UTC is 23:30 in Asia/Shanghai, the store's day ending while UTC's is mid-way, and
+16:30 UTC is 00:30 there, the store's day a date ahead of UTC's.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, text
 from typer.testing import CliRunner
@@ -25,6 +31,40 @@ from storage.models import Base
 # and admin routes all answer the ``client`` fixture.
 TOKEN = "test-token-1-0123456789abcdef"
 TOKEN_ENTRY = f"{TOKEN}:read+intake+admin"
+FREEZE = os.environ.get("SCRM_TEST_FREEZE", "").strip()
+_traveller: Any = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _traveller
+    if FREEZE and _traveller is None:
+        # tick=True: time passes from the frozen instant, so timeouts and backoffs still work.
+        _traveller = time_machine.travel(FREEZE, tick=True)
+        _traveller.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _traveller
+    if _traveller is not None:
+        _traveller.stop()
+        _traveller = None
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    return f"clock frozen at {FREEZE} (ticking)" if FREEZE else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not FREEZE:
+        return
+    # A child process (``scrm serve``, ``scrm db upgrade``) runs on the machine's clock, not
+    # the frozen one; the tests that start one compare the two (token expiry, signatures), so
+    # they run only in the unfrozen pass.
+    skip = pytest.mark.skip(reason="starts a subprocess, which cannot share the frozen clock")
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and getattr(module, "subprocess", None) is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

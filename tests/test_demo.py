@@ -268,4 +268,9 @@ def test_an_interrupted_build_resumes_on_its_own_calendar(db: Database, settings
 
 def test_the_history_cannot_end_in_the_future(db: Database, settings: Settings) -> None:
     with pytest.raises(ValueError, match="future"):
-        build_demo(db, tz=settings.tz, today=date.today() + timedelta(days=2), customers=10)
+        build_demo(
+            db,
+            tz=settings.tz,
+            today=datetime.now(settings.tz).date() + timedelta(days=2),
+            customers=10,
+        )

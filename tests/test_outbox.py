@@ -1,5 +1,5 @@
-"""Outbox and inbox: idempotent enqueue, bounded retries with backoff, dead letters, leases,
-and several workers never sending one push twice."""
+"""Outbox and inbox: idempotent enqueue, retries with backoff until a push expires, dead
+letters, leases, and several workers never sending one push twice."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 import threading
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -38,7 +38,7 @@ class Recorder:
             self.sent.append(message.key)
 
 
-def _push(db: Database, key: str, n: int = 1) -> None:
+def _push(db: Database, key: str, n: int = 1, expires_at: datetime | None = None) -> None:
     with db.uow() as uow:
         for _ in range(n):
             enqueue(
@@ -48,6 +48,7 @@ def _push(db: Database, key: str, n: int = 1) -> None:
                 target="wangfang",
                 payload={"text": key},
                 key=key,
+                expires_at=expires_at,
             )
         uow.commit()
 
@@ -69,16 +70,16 @@ def test_enqueue_is_idempotent_and_sends_once(db: Database) -> None:
     assert row.status == "sent" and row.sent_at is not None and row.attempts == 1
 
 
-def test_retries_back_off_then_succeed_or_dead_letter(db: Database) -> None:
+def test_retries_back_off_then_succeed_dead_letter_or_expire(db: Database) -> None:
     clock = Clock()
     _push(db, "a")
-    _push(db, "b")
+    _push(db, "b", expires_at=clock.now + timedelta(hours=3))
     _push(db, "c")
     clock.advance(1)
     rec = Recorder(
         {
             "a": [Retry("45009 rate limited"), Retry("-1 busy", ambiguous=True)],
-            "b": [Retry("network")] * 10,
+            "b": [Retry("network")] * 100,
             "c": [Permanent("60011 no permission")],
         }
     )
@@ -86,7 +87,6 @@ def test_retries_back_off_then_succeed_or_dead_letter(db: Database) -> None:
     worker = OutboxWorker(
         db,
         {"wecom": rec},
-        max_attempts=3,
         base_delay=1,
         clock=clock,
         rng=random.Random(1),
@@ -97,15 +97,18 @@ def test_retries_back_off_then_succeed_or_dead_letter(db: Database) -> None:
     assert rows["c"].status == "dead" and "60011" in (rows["c"].last_error or "")
     assert rows["a"].status == "pending" and rows["a"].next_attempt_at > clock.now
     assert rows["a"].next_attempt_at <= clock.now + timedelta(seconds=1 * 2**1)
-    for _ in range(5):
-        clock.advance(3600)
+    for _ in range(30):
+        clock.advance(600)
         worker.drain()
     rows = _rows(db)
     assert rows["a"].status == "sent" and rows["a"].attempts == 3
     assert ("a", 3, True) in rec.attempts  # after an ambiguous failure, the sender is told
-    assert rows["b"].status == "dead" and "gave up after 3 attempts" in (rows["b"].last_error or "")
+    # Retried by time, not by a count: past its expiry it is expired, with the last error.
+    b = rows["b"]
+    assert b.status == "expired" and b.attempts > 8, (b.status, b.attempts)
+    assert (b.last_error or "").startswith("expired at") and "network" in (b.last_error or "")
     assert rec.sent == ["a"]
-    assert events == Counter({"retried": 4, "dead": 2, "sent": 1})
+    assert events["dead"] == 1 and events["sent"] == 1 and events["expired"] == 1
 
 
 def test_a_crashed_claim_is_taken_over_after_the_lease(db: Database) -> None:

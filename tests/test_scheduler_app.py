@@ -65,6 +65,18 @@ def test_serve_runs_the_morning_push_and_metrics_show_it(
         TestClient(create_app(settings, with_ids)) as client,
     ):
         wait_for(lambda: bool(fake.sent_to("wangfang")) and bool(fake.sent_to("amy")))
+        # A list is several messages: its push counts as sent once the last one is out.
+        wait_for(
+            lambda: (
+                metric(
+                    client.get("/metrics").text,
+                    "scrm_pushes_total",
+                    channel="wecom",
+                    outcome="sent",
+                )
+                >= 2
+            )
+        )
         text = client.get("/metrics").text
     lists = [
         m

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import time
-from datetime import date
 
 import pytest
 from sqlalchemy import select
@@ -14,6 +13,7 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 from bot.chat.types import Action, Chart, Item, Reply
 from integrations.wecom.events import enqueue_reply
 from integrations.wecom.render import decode_button_key
+from storage.base import utcnow
 from storage.models import Customer, InboxEvent, Staff, Task
 from tests.chat_fixtures import build_store
 from tests.fakes import wecom as F
@@ -175,7 +175,9 @@ def _tasks_for_wangfang(wx: Harness) -> None:
         s = uow.session
         guide = s.scalar(select(Staff).where(Staff.code == "G01"))
         assert guide is not None
-        today = date.today()
+        # The product's today is the store's local day, not the machine's (the CI failure
+        # between 16:00 and 24:00 UTC, when Shanghai is already a day ahead).
+        today = utcnow().astimezone(wx.client.app.state.settings.tz).date()  # type: ignore[attr-defined]
         for rank, name in enumerate(["张三", "张珊"], start=1):
             cid = s.scalar(select(Customer.id).where(Customer.name == name))
             assert cid is not None
@@ -276,12 +278,15 @@ def test_a_scheduled_reply_push_is_rendered_and_sent_once(wx: Harness) -> None:
             respect_quiet_hours=False,
         )
         uow.commit()
-    # The card fails the first time: the retry resends the row's messages, and WeCom's
-    # duplicate check drops the two already delivered.
+    # The card fails the first time: the retry resumes at the card, the two messages
+    # already delivered are not sent again.
     wx.fake.faults = F.Faults(rate=1.0, codes=(-1,), drops=False, paths={"message/send"})
     wx.fake.faults.rng.random = lambda: 0.0 if len(wx.fake.calls_to("message/send")) == 3 else 1.0  # type: ignore[method-assign]
     wx.drain()
     kinds = [m["msgtype"] for m in wx.fake.sent_to("wangfang")]
     assert kinds == ["markdown", "image", "template_card"]
-    assert wx.fake.duplicates == 2 and len(wx.fake.calls_to("media/upload")) == 1
+    assert wx.fake.duplicates == 0 and len(wx.fake.calls_to("media/upload")) == 1
+    assert len(wx.fake.calls_to("message/send")) == 4
+    (row,) = wx.outbox(idempotency_key="tasks:G01:2026-01-01")
+    assert row.status == "sent" and row.parts_sent == 3 and row.attempts == 2
     assert wx.client.app.state.hooks["wecom_reconcile"](wx.db, wx.client.app.state.settings)  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ from bot.lifecycle import recompute
 from bot.lifecycle.tasks import generate
 from bot.outbox import OutboxWorker
 from bot.scheduler import runs, runtime
-from bot.scheduler.pushes import push_reply
+from bot.scheduler.pushes import evening_of, push_reply
 from storage.models import JobRun, OutboxMessage, Staff, Store, Task
 
 log = logging.getLogger(__name__)
@@ -160,6 +160,7 @@ def _push_lists(
             reply=reply,
             key=keys[guide.id],
             now=now,
+            expires_at=evening_of(day, rt.settings),
         )
         pushed += 1
     return pushed
@@ -194,6 +195,7 @@ def _manager_push(job_id: str, days: int, key: Callable[[Staff, date], str]) -> 
                     reply=reply,
                     key=key(manager, day),
                     now=now,
+                    expires_at=evening_of(day, rt.settings),
                 )
                 pushed += 1
             uow.commit()
@@ -228,11 +230,25 @@ def outbox_sweep() -> None:
     """Send what is due when this process has senders; otherwise web replicas' pumps do."""
 
     def work(rt: runtime.Runtime) -> str:
+        metrics = rt.metrics
+        worker = OutboxWorker(
+            rt.db,
+            rt.senders,
+            clock=rt.clock,
+            on_event=(
+                (lambda channel, outcome: metrics.pushes.labels(channel, outcome).inc())
+                if metrics is not None
+                else None
+            ),
+        )
+        # Expiry runs here too, so pushes for a channel no process can send (not configured)
+        # do not stay pending forever.
+        expired = worker.expire()
         if not rt.senders:
-            return "no senders in this process"
-        worker = OutboxWorker(rt.db, rt.senders)
+            return f"expired {expired}; no senders in this process"
         worker.drain(max_rounds=50)
-        return f"sent {worker.stats.sent}, retried {worker.stats.retried}, dead {worker.stats.dead}"
+        s = worker.stats
+        return f"sent {s.sent}, retried {s.retried}, dead {s.dead}, expired {s.expired}"
 
     _recorded("outbox_sweep", work)
 

@@ -79,14 +79,17 @@ class Leadership:
 
 
 def current_leader(db: Database) -> str | None:
-    """Who holds the lock (its application_name), for ``scrm scheduler status``."""
+    """Who holds the lock (its application_name), for ``scrm scheduler status``. Advisory
+    locks belong to one database, but ``pg_locks`` lists the whole cluster's: without the
+    database filter a scheduler leading another database on the same server was named."""
     if db.dialect != "postgresql":
         return "not tracked (SQLite has no leader election: run one process per database file)"
     with db.engine.connect() as conn:
         return conn.execute(
             text(
                 "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.objid = :k AND l.granted"
+                "WHERE l.locktype = 'advisory' AND l.objid = :k AND l.granted "
+                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             ),
             {"k": LOCK_KEY & 0xFFFFFFFF},
         ).scalar()

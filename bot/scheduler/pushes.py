@@ -2,11 +2,13 @@
 
 The payload is the neutral Reply (``kind="reply"``); the channel's sender renders it when it
 sends. A push to a guide that would land in quiet hours waits in the outbox until they end.
+A push about one day (the morning list, the day's summary) is worthless once that day's
+quiet hours begin: it expires then instead of arriving late (``evening_of``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -35,6 +37,16 @@ def after_quiet_hours(now: datetime, settings: Settings, tz: ZoneInfo | None = N
     return datetime.combine(day, end, zone).astimezone(now.tzinfo)
 
 
+def evening_of(day: date, settings: Settings, tz: ZoneInfo | None = None) -> datetime:
+    """When a push about ``day`` stops being worth sending: the start of that evening's quiet
+    hours, or the day's end when quiet hours are off or begin after midnight."""
+    zone = tz or settings.tz
+    start, end = _clock(settings.quiet_start), _clock(settings.quiet_end)
+    if start > end:
+        return datetime.combine(day, start, zone)
+    return datetime.combine(day + timedelta(days=1), time(0), zone)
+
+
 def push_reply(
     session: Session,
     *,
@@ -45,6 +57,7 @@ def push_reply(
     key: str,
     now: datetime,
     respect_quiet_hours: bool = True,
+    expires_at: datetime | None = None,
 ) -> None:
     not_before = after_quiet_hours(now, settings) if respect_quiet_hours else now
     enqueue(
@@ -55,4 +68,5 @@ def push_reply(
         key=key,
         payload={"reply": serialize.to_dict(reply)},
         not_before=not_before,
+        expires_at=expires_at,
     )

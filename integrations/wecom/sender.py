@@ -13,8 +13,12 @@ Kinds (the outbox row's ``kind``):
 - ``mark_tag``: ``{"customer_id", "tags": [local tag ids]}`` (see ``integrations.wecom.tags``).
 
 The pump calls ``send`` from a worker thread, so blocking HTTP is fine here. Failures become
-``Retry`` (-1, 45009, 45033, network: the worker backs off with jitter and dead-letters after
-its attempt limit) or ``Permanent`` (48002, 60011, 81013, …).
+``Retry`` (-1, 45009, 45033, network: the worker backs off with jitter until the push
+expires) or ``Permanent`` (48002, 60011, 81013, …). A ``reply`` of several messages reports
+each delivered part to the outbox and resumes at the first one not confirmed; a part whose
+answer was lost is resent byte for byte, which WeCom's duplicate check drops if it did
+arrive, but only while that check remembers it: past its window the push is dead-lettered
+with a sentence saying which part may be missing, rather than risk a double.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -47,6 +52,8 @@ log = logging.getLogger(__name__)
 # outbox's whole retry schedule) to 4 h (the maximum): their JSON then differs, except for
 # one pair in 12 600, while every retry of one push stays byte-identical.
 DUP_INTERVAL_MIN, DUP_INTERVAL_SPAN = 1800, 4 * 3600 - 1800
+# A resend must reach WeCom well inside the window of the first copy.
+DUP_MARGIN = timedelta(seconds=120)
 
 
 def dup_interval(key: str) -> int:
@@ -118,16 +125,22 @@ class WecomSender:
         handler = _KINDS.get(message.kind)
         if handler is None:
             raise Permanent(f"unknown wecom outbox kind {message.kind!r}")
+        prefix = ""
         try:
-            handler(self, message)
+            try:
+                handler(self, message)
+            except _PartFailed as failed:
+                prefix = failed.prefix
+                assert failed.__cause__ is not None
+                raise failed.__cause__ from None
         except ApiError as exc:
             if exc.retryable:
-                raise Retry(str(exc)) from exc
-            raise Permanent(str(exc)) from exc
+                raise Retry(prefix + str(exc)) from exc
+            raise Permanent(prefix + str(exc)) from exc
         except NetworkError as exc:
-            raise Retry(str(exc), ambiguous=exc.ambiguous) from exc
+            raise Retry(prefix + str(exc), ambiguous=exc.ambiguous) from exc
         except TokenUnavailable as exc:
-            raise Retry(str(exc), after=1.0) from exc
+            raise Retry(prefix + str(exc), after=1.0) from exc
 
     # --- kinds ----------------------------------------------------------------------------
 
@@ -159,17 +172,41 @@ class WecomSender:
         reply = from_dict(m.payload["reply"])
         outs = render(reply, fmt=REPLY_FORMAT, task_id=make_task_id(f"wecom-out:{m.key}"))  # type: ignore[arg-type]
         media: dict[str, str] = dict(m.payload.get("media") or {})
-        # One row, several messages: after a partial failure the retry resends them all, and
-        # WeCom's duplicate check drops the ones already delivered (same key, same JSON).
-        for i, out in enumerate(outs):
+        # One row, several messages: each confirmed part is recorded, and a retry resumes
+        # at the first unconfirmed one (an attempt of the whole list at a 30% fault rate
+        # would rarely get through).
+        total = len(outs)
+        for i in range(min(m.parts_sent, total), total):
+            out = outs[i]
             part = replace(m, key=f"{m.key}:{i}")
-            if isinstance(out, OutgoingImage):
-                if str(i) not in media:
-                    media[str(i)] = self._upload(out.png)
-                    self._keep(m, {**m.payload, "media": media})
-                self.post_message(part, out.payload(media[str(i)]))
-            else:
-                self.post_message(part, out)
+            prefix = f"part {i + 1} of {total}: "
+            if i == m.parts_sent:
+                self._check_window(m, part.key, prefix)
+            try:
+                if isinstance(out, OutgoingImage):
+                    if str(i) not in media:
+                        media[str(i)] = self._upload(out.png)
+                        self._keep(m, {**m.payload, "media": media})
+                    self.post_message(part, out.payload(media[str(i)]))
+                else:
+                    self.post_message(part, out)
+            except (ApiError, NetworkError, TokenUnavailable) as exc:
+                raise _PartFailed(prefix) from exc
+            m.progress(i + 1)
+
+    def _check_window(self, m: Outgoing, part_key: str, prefix: str) -> None:
+        """Refuse to resend a part that may have arrived once WeCom's duplicate check has
+        forgotten it: it would then arrive twice."""
+        if m.maybe_sent_at is None or m.claimed_at is None:
+            return
+        window = timedelta(seconds=dup_interval(part_key))
+        if m.claimed_at - m.maybe_sent_at > window - DUP_MARGIN:
+            raise Permanent(
+                f"{prefix}may have arrived at {m.maybe_sent_at:%Y-%m-%d %H:%M:%S} UTC (the "
+                f"answer was lost) and WeCom's duplicate check ({window.seconds} s) no longer "
+                f"covers a resend; {m.parts_sent} earlier part(s) arrived, the rest were not "
+                "sent, to avoid a double"
+            )
 
     def _upload(self, png: bytes) -> str:
         result = self.ctx.app_api.call(
@@ -190,12 +227,15 @@ class WecomSender:
             uow.commit()
 
     def _message(self, m: Outgoing) -> None:
+        self._check_window(m, m.key, "")
         self.post_message(m, m.payload)
 
     def _text(self, m: Outgoing) -> None:
+        self._check_window(m, m.key, "")
         self.post_message(m, {"msgtype": "text", "text": {"content": m.payload["text"]}})
 
     def _image(self, m: Outgoing) -> None:
+        self._check_window(m, m.key, "")
         media_id = m.payload.get("media_id")
         if not media_id:
             media_id = self._upload(base64.b64decode(m.payload["png"]))
@@ -217,6 +257,14 @@ class WecomSender:
         from integrations.wecom.tags import push_customer_tags
 
         push_customer_tags(self.ctx, int(m.payload["customer_id"]), m.payload.get("tags"))
+
+
+class _PartFailed(Exception):
+    """Carries which part of a multi-message push failed; the cause is the real error."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__(prefix)
+        self.prefix = prefix
 
 
 _KINDS: dict[str, Callable[[WecomSender, Outgoing], None]] = {

@@ -80,8 +80,16 @@ class OutboxMessage(Base):
     kind: Mapped[str] = mapped_column(String(32))
     target: Mapped[str] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, dead
+    # pending, sent, dead (refused for good), expired (worthless before it could be sent)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Retried until then, not up to a count: a morning list is worth sending until evening.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A push of several messages resumes after the parts already confirmed.
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0)
+    # When the first unconfirmed part may have gone out (an answer lost, a worker killed
+    # mid-send): a resend is safe only while the platform's duplicate check remembers it.
+    maybe_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)

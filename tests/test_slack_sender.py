@@ -110,3 +110,20 @@ def test_worker_sends_a_fan_out_paced_and_a_chart_in_the_thread(
     assert all(b.at - a.at >= 0.85 for a, b in itertools.pairwise(posts))
     with db.session() as s:
         assert {m.status for m in s.query(OutboxMessage)} == {"sent"}
+
+
+def test_the_pace_is_kept_from_the_end_of_a_slow_post() -> None:
+    now = [0.0]
+    pacer = Pacer(clock=lambda: now[0])
+    assert pacer.wait("C1", 1) == 0.0  # the first post starts at 0 s ...
+    now[0] = 0.1
+    assert pacer.wait("C1", 2) == pytest.approx(0.9)  # ... the next is booked for 1 s
+    now[0] = 0.8
+    pacer.posted("C1")  # but the first post only ended at 0.8 s (a loaded machine)
+    now[0] = 1.0
+    assert pacer.wait("C1", 2) == pytest.approx(0.8)  # so the second waits until 1.8 s
+    now[0] = 1.8
+    assert pacer.wait("C1", 2) == 0.0
+    pacer.posted("C1")
+    now[0] = 2.0
+    assert pacer.wait("C1", 3) == pytest.approx(0.8)  # a new message keeps the distance too

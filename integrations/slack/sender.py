@@ -82,28 +82,43 @@ class Pacer:
         self._lock = threading.Lock()
         self._last: dict[str, float] = {}  # channel -> last post (or last reserved slot)
         self._slots: dict[int, float] = {}  # outbox id -> its reserved time
+        self._posted: dict[str, float] = {}  # channel -> when its last post ended
 
     def wait(self, channel: str, message_id: int) -> float:
         """0 when the message may go now (and books the channel), else seconds to wait."""
         with self._lock:
             now = self.clock()
+            # A slot is booked when a post is allowed to start; a slow post (a loaded
+            # machine, a slow network) can end well after it. The next post keeps its
+            # distance from that end too, so the gaps Slack sees stay at least the pace.
+            after = self._posted.get(channel)
+            earliest = after + self.pace if after is not None else None
             slot = self._slots.get(message_id)
             if slot is not None:
+                if earliest is not None and earliest > slot:
+                    slot = self._slots[message_id] = earliest
+                    self._last[channel] = max(self._last.get(channel, slot), slot)
                 if now >= slot:
                     del self._slots[message_id]
                     self._last[channel] = max(self._last.get(channel, now), now)
                     return 0.0
                 return slot - now
             last = self._last.get(channel)
-            if last is None or now - last >= self.pace:
+            free = last is None or now - last >= self.pace
+            if free and (earliest is None or now >= earliest):
                 self._last[channel] = now
                 return 0.0
-            slot = last + self.pace
+            slot = max(last + self.pace if last is not None else now, earliest or now)
             self._last[channel] = slot
             self._slots[message_id] = slot
             if len(self._slots) > 10_000:  # forgotten reservations (a message sent elsewhere)
                 self._slots = {k: v for k, v in self._slots.items() if v > now - 60}
             return slot - now
+
+    def posted(self, channel: str) -> None:
+        """A post to ``channel`` has just ended (or may have reached Slack)."""
+        with self._lock:
+            self._posted[channel] = self.clock()
 
 
 class SlackSender:
@@ -134,6 +149,8 @@ class SlackSender:
             raise _classify(exc) from exc
         except OSError as exc:  # the request may have reached Slack: say so to the outbox
             raise Retry(f"network: {exc}", ambiguous=True) from exc
+        finally:
+            self.pacer.posted(message.target)
         if reply is not None and reply.chart is not None:
             self._chart(reply, str(posted["channel"]), str(posted["ts"]))
 

@@ -23,7 +23,7 @@ class Metrics:
         )
         self.pushes = Counter(
             "scrm_pushes_total",
-            "Outbox pushes by channel and outcome (sent, retried, dead)",
+            "Outbox pushes by channel and outcome (sent, retried, dead, expired)",
             ["channel", "outcome"],
             registry=self.registry,
         )
@@ -48,7 +48,7 @@ class Metrics:
         )
         self.intake_rows = Counter(
             "scrm_intake_rows_total",
-            "Intake rows by kind and outcome (created, updated, unchanged, rejected)",
+            "Intake rows by kind and outcome (created, updated, merged, unchanged, conflict, rejected)",
             ["kind", "status"],
             registry=self.registry,
         )

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError
 from wechatpy.enterprise.client import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
@@ -155,6 +156,12 @@ class Api:
             raise ApiError(exc.errcode, errmsg, endpoint) from None
         except requests.ConnectTimeout as exc:
             raise NetworkError(_failure(endpoint, exc), ambiguous=False) from None
+        except requests.ConnectionError as exc:
+            # A refused or unresolvable connection never carried the request: safe to resend
+            # at any time. A connection dropped after it was sent may have been acted on.
+            # (urllib3's NewConnectionError is a ConnectTimeoutError.)
+            never_sent = isinstance(_reason(exc), ConnectTimeoutError)
+            raise NetworkError(_failure(endpoint, exc), ambiguous=not never_sent) from None
         except requests.RequestException as exc:
             # A reset or read timeout may come after WeCom acted on the request.
             raise NetworkError(_failure(endpoint, exc), ambiguous=True) from None
@@ -165,3 +172,9 @@ class Api:
 
 def _failure(endpoint: str, exc: BaseException) -> str:
     return f"{endpoint}: {redact.exception(exc)}"
+
+
+def _reason(exc: requests.RequestException) -> object:
+    """The urllib3 error under a requests one (``MaxRetryError.reason``), if any."""
+    inner = exc.args[0] if exc.args else None
+    return getattr(inner, "reason", inner)

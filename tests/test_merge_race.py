@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from storage.db import Database
 from storage.models import Customer, CustomerStats, Order
 
-TOKEN = "race-token"
+TOKEN = "race-token-0123456789abcdef"
 PAIRS = 30
 ORDERS_EACH = 3  # per customer of a pair, sent while the merge runs
 
@@ -40,7 +40,7 @@ def _serve(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
     env = {
         **os.environ,
         "SCRM_DATABASE_URL": database_url,
-        "SCRM_API_TOKENS": TOKEN,
+        "SCRM_API_TOKENS": f"{TOKEN}:intake+read",
         "SCRM_SCHEDULER": "false",
         "SCRM_OUTBOX_WORKER": "false",
         "SCRM_LOG_LEVEL": "WARNING",

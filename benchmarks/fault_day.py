@@ -156,5 +156,11 @@ def seed(url: str, plan: Plan, guides: int) -> tuple[list[str], list[str], list[
                 )
             )
         uow.commit()
+    if db.dialect == "postgresql":
+        # A shop's database has planner statistics; tables loaded a minute ago have none until
+        # autovacuum gets to them, and the planner then nested-loops 500 guides x 5,000
+        # customers: each task-list query took 0.55 s instead of < 50 ms.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
     db.dispose()
     return guide_ids, managers, channels

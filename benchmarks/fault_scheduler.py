@@ -26,6 +26,7 @@ dead, expired or pending in the outbox. The exit code is 0 only then.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import random
@@ -52,6 +53,7 @@ from benchmarks.common import (
 )
 from benchmarks.fault_day import Plan, seed
 from benchmarks.fault_parts import list_parts
+from bot.outbox import OutboxWorker
 from bot.scheduler.leader import current_leader
 from storage.db import Database
 from storage.models import JobRun, OutboxMessage, Staff, Task
@@ -151,6 +153,9 @@ def pending(db: Database) -> int:
         )
 
 
+DRAIN_TIMEOUT = inspect.signature(OutboxWorker).parameters["max_delay"].default + 60 + 240
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--database-url", required=True)
@@ -160,7 +165,12 @@ def main() -> int:
     ap.add_argument("--restart-after", type=float, default=1.0)
     ap.add_argument("--fault-rate", type=float, default=0.05)
     ap.add_argument("--leader-poll", type=float, default=5.0)
-    ap.add_argument("--drain-timeout", type=float, default=300)
+    # A real morning retries a list until the evening; the script cannot wait that long, but it
+    # must outwait the outbox's longest spacing between two attempts: a plain failure is retried
+    # at most 600 s later (OutboxWorker.max_delay), a "maybe delivered" part at most 300 s later
+    # (MAYBE_MAX_DELAY, inside WeCom's 1800 s duplicate window), a killed worker's row after its
+    # 60 s lease. 300 s could end between two attempts of a row that was still being retried.
+    ap.add_argument("--drain-timeout", type=float, default=DRAIN_TIMEOUT)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if not args.database_url.startswith("postgresql"):

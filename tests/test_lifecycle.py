@@ -391,3 +391,17 @@ def test_reason_shows_the_churn_probability_in_the_guides_words() -> None:
         churn=0.3,
     )
     assert calm.stage == "silent" and calm.next_change_at == NOW + stages.RECHECK
+
+
+def test_a_diverged_score_has_no_auc_so_the_fit_stays_storable() -> None:
+    """NaN scores (a logistic fit that diverged on the fault benchmark's seed) made the
+    backtest's AUC NaN, which PostgreSQL's JSON rejects: the whole refit failed."""
+    import json
+
+    from bot.lifecycle import churn
+
+    y = np.array([True, False, True, False])
+    score = np.array([0.9, np.nan, 0.7, 0.2])
+    assert churn.auc(score, y) is None and churn.pr_auc(score, y) is None
+    json.dumps({"auc": churn.auc(score, y)}, allow_nan=False)
+    assert churn.auc(np.array([0.9, 0.1, 0.7, 0.2]), y) == 1.0

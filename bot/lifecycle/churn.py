@@ -196,7 +196,9 @@ class Scorer:
 def auc(score: Array, positive: NDArray[np.bool_]) -> float | None:
     """P(a random positive outscores a random negative), ties half (rank-sum form)."""
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if not n_pos or not n_neg:
+    # A diverged fit scores some customers NaN: no rank exists, and a NaN figure would make the
+    # backtest's JSON unstorable on PostgreSQL (the nightly recompute failed on it).
+    if not n_pos or not n_neg or not np.isfinite(score).all():
         return None
     ranks = rankdata(score)
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
@@ -204,7 +206,7 @@ def auc(score: Array, positive: NDArray[np.bool_]) -> float | None:
 
 def pr_auc(score: Array, positive: NDArray[np.bool_]) -> float | None:
     """Average precision: the mean precision at each positive, best scores first."""
-    if not positive.any():
+    if not positive.any() or not np.isfinite(score).all():
         return None
     order = np.argsort(-score, kind="mergesort")
     hits = positive[order]

@@ -12,7 +12,8 @@ random but reproducible hold-out slice of eligible customers is never tasked: th
 with status ``holdout``, never shown, so lift can be measured against them.
 
 Generation is idempotent: tasks are unique per guide, customer and day, existing ranks are
-kept, and a second run for the same day finds nothing new to add.
+kept, and a second run for the same day finds nothing new to add. It commits in chunks of
+guides, so a run cut short keeps its progress and the rerun finishes the same list.
 
 Value at risk: the customer's yearly net spend, net / max(years since first order, 0.25) —
 what a year without them would cost.
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, and_, any_, func, literal, or_, select
+from sqlalchemy import BigInteger, ColumnElement, and_, any_, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -106,15 +107,56 @@ def _day_start(day: date, settings: Settings) -> datetime:
     return datetime.combine(day, time(0), settings.tz).astimezone(UTC)
 
 
-def generate(db: Database, settings: Settings, day: date) -> GenerateReport:
+GUIDES_PER_COMMIT = 50
+
+
+def generate(
+    db: Database, settings: Settings, day: date, *, guides_per_commit: int = GUIDES_PER_COMMIT
+) -> GenerateReport:
+    """Plans every guide's list in one read, then writes it ``guides_per_commit`` guides per
+    transaction, so a run cut short (a killed scheduler leader) keeps what it wrote.
+
+    A rerun plans again from the store: the customers written for today are taken, a written
+    guide's cap is used up, and the carried and resumed tasks are marked only in the last
+    transaction (until then they are still candidates, so the cross-guide "one task per
+    customer" choice is made exactly as before). The rerun therefore adds just the unwritten
+    guides' rows, the same ranks, caps and hold-out rows one uninterrupted run writes.
+    """
     report = GenerateReport(day)
-    with db.uow() as uow:
-        s = uow.session
-        carried = _with_churn(s, _carry_over(s, settings, day, report))
-        candidates = carried + _candidates(s, settings, day)
-        _write(s, settings, day, candidates, report)
-        uow.commit()
+    with db.session() as s:
+        carried, moves = _carry_over(s, settings, day, report)
+        candidates = _with_churn(s, carried) + _candidates(s, settings, day)
+        rows, holdout_rows = _plan(s, settings, day, candidates, report)
+    by_guide: dict[int, list[dict[str, object]]] = defaultdict(list)
+    for row in rows + holdout_rows:
+        by_guide[int(row["guide_id"])].append(row)  # type: ignore[call-overload]
+    guides = sorted(by_guide)
+    batches = [guides[i : i + guides_per_commit] for i in range(0, len(guides), guides_per_commit)]
+    for n, batch in enumerate(batches or [[]]):
+        with db.uow() as uow:
+            _insert(uow.session, [r for g in batch for r in by_guide[g]])
+            if n == max(len(batches) - 1, 0):
+                _move(uow.session, moves)
+            uow.commit()
     return report
+
+
+def _insert(s: Session, rows: list[dict[str, object]]) -> None:
+    shown = [r for r in rows if r["status"] != "holdout"]
+    insert_ignore(s, Task, shown, ["guide_id", "customer_id", "day"])
+    insert_ignore(
+        s, Task, [r for r in rows if r["status"] == "holdout"], ["guide_id", "customer_id", "day"]
+    )
+
+
+def _move(s: Session, moves: list[tuple[int, str, str]]) -> None:
+    """Carried, expired and resumed tasks change status, each only from the one planned."""
+    by_change: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for task_id, old, new in moves:
+        by_change[(old, new)].append(task_id)
+    for (old, new), ids in sorted(by_change.items()):
+        for flt in _id_filters(s, Task.id, sorted(ids)):
+            s.execute(update(Task).where(flt, Task.status == old).values(status=new))
 
 
 def _with_churn(s: Session, candidates: list[Candidate]) -> list[Candidate]:
@@ -131,18 +173,22 @@ def _with_churn(s: Session, candidates: list[Candidate]) -> list[Candidate]:
 
 def _carry_over(
     s: Session, settings: Settings, day: date, report: GenerateReport
-) -> list[Candidate]:
-    """Open tasks of earlier days move to today while fresh; older ones expire."""
+) -> tuple[list[Candidate], list[tuple[int, str, str]]]:
+    """Open tasks of earlier days move to today while fresh; older ones expire. Returns the
+    candidates and the status changes (task id, from, to), which ``generate`` applies last."""
     fresh_from = day - timedelta(days=settings.task_carry_days)
-    stale = s.scalars(select(Task).where(Task.day < day, Task.status == "open")).all()
+    stale = s.scalars(
+        select(Task).where(Task.day < day, Task.status == "open").order_by(Task.id)
+    ).all()
     resumed = s.scalars(
-        select(Task).where(Task.status == "snoozed", Task.snoozed_until <= day)
+        select(Task).where(Task.status == "snoozed", Task.snoozed_until <= day).order_by(Task.id)
     ).all()
     out: list[Candidate] = []
+    moves: list[tuple[int, str, str]] = []
     for task in stale:
         origin = task.origin_day or task.day
         if origin >= fresh_from:
-            task.status = "carried"
+            moves.append((task.id, "open", "carried"))
             out.append(
                 Candidate(
                     task.customer_id, task.guide_id, task.kind, task.value_at_risk_cents, origin
@@ -150,14 +196,14 @@ def _carry_over(
             )
             report.carried += 1
         else:
-            task.status = "expired"
+            moves.append((task.id, "open", "expired"))
             report.expired += 1
     for task in resumed:
-        task.status = "resumed"
+        moves.append((task.id, "snoozed", "resumed"))
         out.append(
             Candidate(task.customer_id, task.guide_id, task.kind, task.value_at_risk_cents, day)
         )
-    return out
+    return out, moves
 
 
 def _candidates(s: Session, settings: Settings, day: date) -> list[Candidate]:
@@ -275,9 +321,10 @@ def _value_at_risk(r: object, now: datetime) -> int:
     return int(net / years)
 
 
-def _write(
+def _plan(
     s: Session, settings: Settings, day: date, candidates: list[Candidate], report: GenerateReport
-) -> None:
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Today's new rows: (shown rows, hold-out rows)."""
     start = _day_start(day, settings)
     cool_from = start - timedelta(days=settings.task_cooldown_days)
     ids = sorted({c.customer_id for c in candidates})
@@ -375,11 +422,10 @@ def _write(
             }
         )
         report.by_kind[c.kind] = report.by_kind.get(c.kind, 0) + 1
-    insert_ignore(s, Task, rows, ["guide_id", "customer_id", "day"])
-    insert_ignore(s, Task, holdout_rows, ["guide_id", "customer_id", "day"])
     report.created = len(rows) - sum(1 for c, _ in chosen if c.origin_day and c.origin_day < day)
     report.holdout = len(holdout_rows)
     report.guides = len({c.guide_id for c, _ in chosen})
+    return rows, holdout_rows
 
 
 def _facts(

@@ -46,8 +46,10 @@ def today(ctx: Context) -> date:
 def resolve(ctx: Context, ref: TaskRef) -> tuple[Task, str]:
     """The task ``ref`` names among the actor's own, and its customer's name."""
     task: Task | None
+    # The row is locked (PostgreSQL) so that two taps racing on one task queue up: the
+    # second then reads the first's outcome and says so, instead of doing it again.
     if ref.task_id is not None:
-        task = ctx.session.get(Task, ref.task_id)
+        task = ctx.session.get(Task, ref.task_id, with_for_update=True, populate_existing=True)
         if task is None or task.guide_id != ctx.actor.staff_id or task.status == "holdout":
             raise CommandError(
                 "找不到这条任务（或它不是你的）。发“任务”看今天的列表。",
@@ -57,12 +59,14 @@ def resolve(ctx: Context, ref: TaskRef) -> tuple[Task, str]:
             task = _newest(ctx, task)
     else:
         task = ctx.session.scalar(
-            select(Task).where(
+            select(Task)
+            .where(
                 Task.guide_id == ctx.actor.staff_id,
                 Task.day == today(ctx),
                 Task.rank == ref.number,
                 Task.status.in_(SHOWN),
             )
+            .with_for_update()
         )
         if task is None:
             raise CommandError(
@@ -85,6 +89,7 @@ def _newest(ctx: Context, task: Task) -> Task:
         )
         .order_by(Task.day.desc())
         .limit(1)
+        .with_for_update()
     )
     return newer or task
 
